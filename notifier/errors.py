@@ -1,0 +1,74 @@
+"""User-facing errors and the one handler that renders them as JSON or HTML."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from policy_versions.errors import (  # noqa: F401 - re-exported for the application
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotifierError,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
+        "text/html"
+    ]
+
+
+def render_error(status: int, code: str, message: str, fields: dict[str, str] | None = None):
+    if wants_json():
+        response = jsonify({"error": code, "message": message, "fields": fields or {}})
+        response.status_code = status
+        return response
+    template = f"errors/{status}.html" if status in (401, 403, 404, 409, 413, 422, 429) else None
+    body = render_template(
+        template or "errors/generic.html", status=status, code=code, message=message,
+        fields=fields or {},
+    )
+    return body, status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(NotifierError)
+    def handle_notifier_error(exc: NotifierError):
+        return render_error(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(exc: CSRFError):
+        return render_error(
+            400, "csrf_failed",
+            f"The form's security token is missing or invalid ({exc.description}). "
+            "Reload the page and submit again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http(exc: HTTPException):
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"The request body is larger than the limit of {limit:,} bytes."
+        if status == 429:
+            message = f"Too many requests: {exc.description}. Wait a little and try again."
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return render_error(status, code, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500, "internal_error", "Something went wrong on our side; it is logged.")
