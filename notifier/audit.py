@@ -23,21 +23,31 @@ def record(conn: Connection, action: str, subject: str | None = None, **details)
     """Write one audit entry; call it in the transaction of the change it describes."""
     admin_id, who = actor()
     ip = request.remote_addr if has_request_context() else None
-    conn.execute("""
+    conn.execute(
+        """
         INSERT INTO audit_log (admin_id, actor, action, subject, details, ip)
         VALUES (%(admin_id)s, %(actor)s, %(action)s, %(subject)s, %(details)s, %(ip)s)
-    """, {
-        "admin_id": admin_id, "actor": who, "action": action, "subject": subject,
-        "details": Jsonb(details), "ip": ip,
-    })
+    """,
+        {
+            "admin_id": admin_id,
+            "actor": who,
+            "action": action,
+            "subject": subject,
+            "details": Jsonb(details),
+            "ip": ip,
+        },
+    )
 
 
 def list_entries(conn: Connection, *, before: int | None = None, limit: int = 100) -> list[dict]:
     """Newest first, keyset-paginated by id."""
-    return conn.execute("""
+    return conn.execute(
+        """
         SELECT *
           FROM audit_log
          WHERE %(before)s::bigint IS NULL OR id < %(before)s
       ORDER BY id DESC
          LIMIT %(limit)s
-    """, {"before": before, "limit": limit}).fetchall()
+    """,
+        {"before": before, "limit": limit},
+    ).fetchall()

@@ -32,11 +32,14 @@ def create_admin(conn: Connection, email: str, password: str) -> dict:
         )
     try:
         with conn.transaction():
-            return conn.execute("""
+            return conn.execute(
+                """
                 INSERT INTO admins (email, password_hash)
                 VALUES (%(email)s, %(hash)s)
                 RETURNING id, email, created_at
-            """, {"email": email, "hash": hasher.hash(password)}).fetchone()
+            """,
+                {"email": email, "hash": hasher.hash(password)},
+            ).fetchone()
     except UniqueViolation as exc:
         raise Conflict(f"An admin with the email {email} already exists.") from exc
 
@@ -85,6 +88,7 @@ def load_admin() -> None:
 
 # --- API keys ---------------------------------------------------------------------------------
 
+
 def _digest(key: str) -> str:
     # Keys carry 256 bits of randomness, so a fast hash is enough (as for GitHub tokens);
     # argon2 here would cost every API call tens of milliseconds.
@@ -95,26 +99,33 @@ def create_api_key(conn: Connection, name: str, created_by: int | None) -> tuple
     """Return the stored row and the key itself, which is shown once and never stored."""
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        raise ValidationError("Give the key a name of 1–100 characters.",
-                              fields={"name": "1–100 characters"})
+        raise ValidationError(
+            "Give the key a name of 1–100 characters.", fields={"name": "1–100 characters"}
+        )
     prefix = secrets.token_hex(4)
     key = f"pn_{prefix}_{secrets.token_urlsafe(32)}"
     with conn.transaction():
-        row = conn.execute("""
+        row = conn.execute(
+            """
             INSERT INTO api_keys (name, prefix, key_sha256, created_by)
             VALUES (%(name)s, %(prefix)s, %(sha)s, %(by)s)
             RETURNING id, name, prefix, created_at, created_by, revoked_at
-        """, {"name": name, "prefix": prefix, "sha": _digest(key), "by": created_by}).fetchone()
+        """,
+            {"name": name, "prefix": prefix, "sha": _digest(key), "by": created_by},
+        ).fetchone()
     return row, key
 
 
 def revoke_api_key(conn: Connection, key_id: int) -> dict | None:
-    return conn.execute("""
+    return conn.execute(
+        """
         UPDATE api_keys
            SET revoked_at = now()
          WHERE id = %(id)s AND revoked_at IS NULL
         RETURNING id, name, prefix
-    """, {"id": key_id}).fetchone()
+    """,
+        {"id": key_id},
+    ).fetchone()
 
 
 def list_api_keys(conn: Connection) -> list[dict]:
@@ -131,18 +142,23 @@ def api_key_from_request(conn: Connection) -> dict:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-    row = conn.execute("""
+    row = conn.execute(
+        """
         SELECT id, name, prefix, created_by, revoked_at,
                last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale
           FROM api_keys
          WHERE key_sha256 = %(sha)s
-    """, {"sha": _digest(key.strip())}).fetchone()
+    """,
+        {"sha": _digest(key.strip())},
+    ).fetchone()
     if row is None:
         raise Unauthorized("This API key is not valid.")
     if row["revoked_at"] is not None:
         raise Unauthorized("This API key was revoked.")
     if row["stale"]:  # a write per minute per key, not per request
-        conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["id"]})
+        conn.execute(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["id"]}
+        )
     return row
 
 

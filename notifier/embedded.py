@@ -9,10 +9,11 @@ from pathlib import Path
 _servers: dict[str, object] = {}
 
 
-def start_postgres(data_dir: Path, cleanup_mode: str | None = None) -> str:
+def start_postgres(data_dir: Path, cleanup_mode: str | None = "stop") -> str:
     """Start (or join) the embedded PostgreSQL in `data_dir/pg`; return a libpq URI.
 
-    Several processes may call this for one folder: pgserver shares one server between them.
+    Several processes may call this for one folder: pgserver shares one server between them
+    and, with cleanup_mode="stop", stops it when the last of them exits.
     """
     key = f"pg:{data_dir}"
     if key not in _servers:

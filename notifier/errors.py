@@ -25,9 +25,10 @@ def wants_json() -> bool:
     if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
-        "text/html"
-    ]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def render_error(status: int, code: str, message: str, fields: dict[str, str] | None = None):
@@ -37,7 +38,10 @@ def render_error(status: int, code: str, message: str, fields: dict[str, str] | 
         return response
     template = f"errors/{status}.html" if status in (401, 403, 404, 409, 413, 422, 429) else None
     body = render_template(
-        template or "errors/generic.html", status=status, code=code, message=message,
+        template or "errors/generic.html",
+        status=status,
+        code=code,
+        message=message,
         fields=fields or {},
     )
     return body, status
@@ -51,7 +55,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def handle_csrf(exc: CSRFError):
         return render_error(
-            400, "csrf_failed",
+            400,
+            "csrf_failed",
             f"The form's security token is missing or invalid ({exc.description}). "
             "Reload the page and submit again.",
         )
@@ -71,4 +76,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500, "internal_error", "Something went wrong on our side; it is logged.")
+        return render_error(
+            500, "internal_error", "Something went wrong on our side; it is logged."
+        )

@@ -16,13 +16,19 @@ def _backend(url: str):
 def upgrade(url: str) -> list[str]:
     """Apply every pending migration; return their ids."""
     backend = _backend(url)
-    migrations = read_migrations(str(MIGRATIONS))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-    return [m.id for m in pending]
+    try:
+        migrations = read_migrations(str(MIGRATIONS))
+        with backend.lock():
+            todo = backend.to_apply(migrations)
+            backend.apply_migrations(todo)
+        return [m.id for m in todo]
+    finally:
+        backend.connection.close()
 
 
 def pending(url: str) -> list[str]:
     backend = _backend(url)
-    return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS)))]
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS)))]
+    finally:
+        backend.connection.close()

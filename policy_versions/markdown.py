@@ -14,15 +14,49 @@ _md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(
 )
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
-    "h6", "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody",
-    "td", "th", "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
-    "h1": {"id"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
+    "h1": {"id"},
+    "h2": {"id"},
+    "h3": {"id"},
+    "h4": {"id"},
+    "h5": {"id"},
+    "h6": {"id"},
     "ol": {"start"},
-    "th": set(), "td": set(),  # column alignment, as a class: the CSP forbids style=""
+    "th": set(),
+    "td": set(),  # column alignment, as a class: the CSP forbids style=""
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -31,15 +65,10 @@ def canonical(markdown: str) -> str:
     """The form that is stored and hashed: NFC, LF line ends, no trailing spaces, one final LF.
 
     Two texts that differ only in invisible ways hash the same, so the hash identifies what a
-    reader sees; trailing double-space line breaks are kept as a backslash break instead.
+    reader sees. (Trailing-space hard breaks go too; a backslash at the line end still works.)
     """
     text = unicodedata.normalize("NFC", markdown).replace("\r\n", "\n").replace("\r", "\n")
-    lines = []
-    for line in text.split("\n"):
-        stripped = line.rstrip(" \t")
-        if line.endswith("  ") and stripped:
-            stripped += "\\"  # a Markdown hard break, spelled so that it survives stripping
-        lines.append(stripped)
+    lines = [line.rstrip(" \t") for line in text.split("\n")]
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -82,6 +111,8 @@ def render(markdown: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
-        allowed_classes={"th": {"align-left", "align-center", "align-right"},
-                         "td": {"align-left", "align-center", "align-right"}},
+        allowed_classes={
+            "th": {"align-left", "align-center", "align-right"},
+            "td": {"align-left", "align-center", "align-right"},
+        },
     )

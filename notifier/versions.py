@@ -1,0 +1,155 @@
+"""Application steps around policy versions: drafts, review, publishing, JSON shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app, url_for
+from psycopg import Connection
+
+from policy_versions import store
+from policy_versions.models import Policy, Version
+
+from . import audit
+from .security import display_zone
+
+
+def _max_bytes() -> int:
+    return current_app.config["MAX_MARKDOWN_BYTES"]
+
+
+def create_draft(conn: Connection, policy: Policy, body_md: str, admin_id: int | None) -> Version:
+    version = store.create_draft(
+        conn, policy.id, body_md, created_by=admin_id, max_bytes=_max_bytes()
+    )
+    audit.record(
+        conn,
+        "version.drafted",
+        f"policy:{policy.slug}/v{version.seq}",
+        sha256=version.content_sha256,
+    )
+    return version
+
+
+def update_draft(conn: Connection, policy: Policy, version: Version, body_md: str) -> Version:
+    version = store.update_draft(conn, version.id, body_md, max_bytes=_max_bytes())
+    audit.record(
+        conn,
+        "version.edited",
+        f"policy:{policy.slug}/v{version.seq}",
+        sha256=version.content_sha256,
+    )
+    return version
+
+
+def publish(
+    conn: Connection,
+    policy: Policy,
+    version: Version,
+    *,
+    effective_at: datetime | None,
+    summary: str,
+    verdict: str | None,
+    override_reason: str | None,
+    acceptance_mode: str,
+    published_by: int | None,
+    now: datetime,
+) -> Version:
+    """Publish inside the caller's transaction and write the audit entry with it."""
+    version = store.publish(
+        conn,
+        version.id,
+        effective_at=effective_at,
+        summary=summary,
+        published_by=published_by,
+        verdict=verdict,
+        override_reason=override_reason,
+        acceptance_mode=acceptance_mode,
+        now=now,
+    )
+    audit.record(
+        conn,
+        "version.published",
+        f"policy:{policy.slug}/v{version.seq}",
+        effective_at=version.effective_at.isoformat(),
+        verdict=version.verdict,
+        suggested_verdict=version.suggested_verdict,
+        override_reason=version.verdict_override_reason,
+        acceptance_mode=version.acceptance_mode,
+        sha256=version.content_sha256,
+    )
+    return version
+
+
+def redline_html(old: Version | None, new: Version) -> str | None:
+    if old is None:
+        return None
+    from policy_versions.diff import redline
+
+    return redline(old.body_md, new.body_md)
+
+
+def review_context(conn: Connection, policy: Policy, version: Version, now: datetime) -> dict:
+    """What an admin needs beside a version: the text it replaces and the redline."""
+    current = store.in_force(conn, policy.id, now)
+    base = store.previous_published(conn, version.policy_id, version.seq)
+    return {"base": base, "redline": redline_html(base, version), "in_force": current}
+
+
+def fill_publish_defaults(form, version: Version, context: dict) -> None:
+    """Sensible defaults: effective in 30 days at midnight local time; the suggested verdict."""
+    zone = display_zone()
+    if not form.timezone.data:
+        form.timezone.data = zone.key
+    if form.effective_at.data is None:
+        start = (datetime.now(zone) + timedelta(days=30)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        form.effective_at.data = start.replace(tzinfo=None)
+    if not form.verdict.data:
+        form.verdict.data = version.suggested_verdict or (
+            "material" if context["base"] is None else None
+        )
+
+
+def policy_overview(conn: Connection, now: datetime) -> list[dict]:
+    """Every policy with its version in force, upcoming version and open draft."""
+    rows = []
+    for policy in store.list_policies(conn):
+        rows.append(
+            {
+                "policy": policy,
+                "in_force": store.in_force(conn, policy.id, now),
+                "upcoming": store.upcoming(conn, policy.id, now),
+                "draft": store.find_draft(conn, policy.id),
+            }
+        )
+    return rows
+
+
+def version_json(policy: Policy, version: Version, *, include_body: bool = True) -> dict:
+    data = {
+        "policy": policy.slug,
+        "number": version.seq,
+        "uid": str(version.uid),
+        "status": "published" if version.is_published else "draft",
+        "effective_at": version.effective_at.isoformat() if version.effective_at else None,
+        "published_at": version.published_at.isoformat() if version.published_at else None,
+        "summary": version.summary or None,
+        "content_sha256": version.content_sha256,
+        "verdict": version.verdict,
+        "suggested_verdict": version.suggested_verdict,
+        "verdict_override_reason": version.verdict_override_reason,
+        "acceptance_mode": version.acceptance_mode,
+    }
+    if version.is_published:
+        data["url"] = url_for(
+            "public.version_show", slug=policy.slug, seq=version.seq, _external=True
+        )
+        data["changes_url"] = url_for(
+            "public.version_changes", slug=policy.slug, seq=version.seq, _external=True
+        )
+    if include_body:
+        data["body_markdown"] = version.body_md
+        data["body_html"] = version.body_html
+    return data

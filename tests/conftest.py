@@ -1,0 +1,152 @@
+"""Real PostgreSQL and Redis for the suite: the URLs when set, else embedded servers."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from redis import Redis
+
+os.environ.setdefault("NOTIFIER_DATA_DIR", tempfile.mkdtemp(prefix="notifier-test-"))
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+from notifier import create_app, embedded, migrate  # noqa: E402
+
+TEST_DB = "notifier_test"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> dict[str, str]:
+    """Start the embedded servers once for the session unless the URLs are given."""
+    data_dir = tmp_path_factory.mktemp("srv")
+    database_url = os.environ.get("DATABASE_URL") or embedded.start_postgres(
+        data_dir, cleanup_mode="stop"
+    )
+    redis_url = os.environ.get("REDIS_URL") or embedded.start_redis(data_dir)
+    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "data_dir": str(data_dir)}
+
+
+@pytest.fixture(scope="session")
+def database(servers) -> str:
+    """A fresh `notifier_test` database with every migration applied."""
+    with psycopg.connect(servers["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+    url = with_database(servers["DATABASE_URL"], TEST_DB)
+    migrate.upgrade(url)
+    return url
+
+
+def _truncate_all(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("""
+            SELECT tablename
+              FROM pg_tables
+             WHERE schemaname = 'public' AND tablename NOT LIKE '%%yoyo%%'
+        """)
+        ]
+        if tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def app(database, servers):
+    app = create_app(
+        {
+            "DATABASE_URL": database,
+            "REDIS_URL": servers["REDIS_URL"],
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SERVER_NAME": None,
+        }
+    )
+    yield app
+    app.extensions["db"].close()
+    _truncate_all(database)
+    Redis.from_url(servers["REDIS_URL"]).flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """A plain autocommit connection to the test database, for reading rows back."""
+    with psycopg.connect(
+        app.config["DATABASE_URL"], autocommit=True, row_factory=psycopg.rows.dict_row
+    ) as conn:
+        yield conn
+
+
+def csrf_token(client, path: str = "/admin/signin") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def admin(app, client) -> dict:
+    """An admin, signed in through the real form."""
+    from notifier import auth, db
+
+    with app.app_context(), db.connection() as conn:
+        row = auth.create_admin(conn, ADMIN_EMAIL, ADMIN_PASSWORD)
+    token = csrf_token(client)
+    response = client.post(
+        "/admin/signin",
+        data={
+            "csrf_token": token,
+            "email": ADMIN_EMAIL,
+            "password": ADMIN_PASSWORD,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return {"id": row["id"], "email": ADMIN_EMAIL, "csrf": csrf_token(client, "/admin/")}
+
+
+@pytest.fixture
+def api_key(app) -> str:
+    from notifier import auth, db
+
+    with app.app_context(), db.connection() as conn:
+        _, key = auth.create_api_key(conn, "tests", None)
+    return key
+
+
+@pytest.fixture
+def api(client, api_key):
+    """The test client with the API key header on every call."""
+
+    class Api:
+        headers = {"Authorization": f"Bearer {api_key}"}
+
+        def get(self, path, **kw):
+            return client.get(path, headers=self.headers, **kw)
+
+        def post(self, path, json=None, **kw):
+            return client.post(path, json=json, headers=self.headers, **kw)
+
+        def put(self, path, json=None, **kw):
+            return client.put(path, json=json, headers=self.headers, **kw)
+
+    return Api()
