@@ -41,7 +41,12 @@ NOISE = ("whitespace", "formatting", "quotes", "renumbering", "date_line")
 # separate words with spaces; punctuation and Markdown markup are one token per character so that
 # "**not**" -> "not" diffs as removed markup, not as a replaced word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_WORD_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|\s+|.", re.DOTALL)
+# E-mail addresses and URLs stay whole so that a changed address reads as one replacement.
+_WORD_TOKEN = re.compile(
+    rf"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://[^\s<>()\[\]]+[^\s<>()\[\].,;:!?'\"]"
+    rf"|[{_CJK}]|[^\W{_CJK}]+|\s+|.",
+    re.DOTALL,
+)
 _LINE_TOKEN = re.compile(r"[^\n]*\n|[^\n]+")
 _WORDS = re.compile(r"\w+")
 _MAX_TOKENS = 1_000_000  # chr() budget of the token-to-character trick, with a safe margin
@@ -56,8 +61,9 @@ _CONTEXT_CHARS = 160
 class Change:
     """One reader-visible change, located by the heading path it sits under.
 
-    `old_start`/`new_start` are character offsets of `deleted`/`inserted` in the old and new
-    documents (-1 when that side has no text), so callers can read the surrounding sentence.
+    `old_start`/`new_start` are the character offsets where the change sits in the old and new
+    documents (-1 for a section that exists on one side only), so that callers can read the
+    surrounding sentence.
     """
 
     section: tuple[str, ...]
@@ -187,8 +193,14 @@ class _Budget:
         return self.deadline - time.perf_counter()
 
 
-def _token_diff(a: list[str], b: list[str], budget: _Budget) -> list[tuple[str, str]]:
-    """Diff two token lists by mapping each distinct token to one character (dmp's line mode)."""
+def _token_diff(
+    a: list[str], b: list[str], budget: _Budget, *, semantic: bool = False
+) -> list[tuple[str, str]]:
+    """Diff two token lists by mapping each distinct token to one character (dmp's line mode).
+
+    With `semantic`, dmp's semantic cleanup runs on the encoded tokens rather than on the text,
+    so that edits always start and end on token boundaries (never inside an e-mail address).
+    """
     table: dict[str, int] = {}
     tokens: list[str] = []
 
@@ -216,6 +228,8 @@ def _token_diff(a: list[str], b: list[str], budget: _Budget) -> list[tuple[str, 
     diffs = dmp.diff_main(ca, cb, False)
     if time.perf_counter() - started >= remaining * 0.95:
         budget.exhausted = True
+    if semantic and len(diffs) > 2:
+        dmp.diff_cleanupSemantic(diffs)
     ops = {0: "=", -1: "-", 1: "+"}
     return [(ops[op], "".join(tokens[ord(ch)] for ch in chars)) for op, chars in diffs]
 
@@ -251,13 +265,7 @@ def _merge(segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _word_diff(a: str, b: str, budget: _Budget) -> list[tuple[str, str]]:
-    diffs = _token_diff(_WORD_TOKEN.findall(a), _WORD_TOKEN.findall(b), budget)
-    if len(diffs) > 2:
-        dmp = diff_match_patch()
-        pairs = [({"=": 0, "-": -1, "+": 1}[op], text) for op, text in diffs]
-        dmp.diff_cleanupSemantic(pairs)
-        diffs = [({0: "=", -1: "-", 1: "+"}[op], text) for op, text in pairs]
-    return diffs
+    return _token_diff(_WORD_TOKEN.findall(a), _WORD_TOKEN.findall(b), budget, semantic=True)
 
 
 def diff_text(a: str, b: str, budget: _Budget) -> list[tuple[str, str]]:
@@ -559,8 +567,8 @@ class _Builder:
                     words_deleted=word_count(deleted),
                     words_inserted=word_count(inserted),
                     noise=noise_label(deleted, inserted, old_line, new_line, before),
-                    old_start=old_pos if deleted else -1,
-                    new_start=new_pos if inserted else -1,
+                    old_start=old_pos,
+                    new_start=new_pos,
                 )
             )
             old_pos += len(deleted)

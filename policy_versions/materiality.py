@@ -1,0 +1,898 @@
+"""Decide whether a policy change is cosmetic, minor or material, and say why, change by change."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from policy_versions.diff import Change, DiffResult, compute
+from policy_versions.sections import title_key
+
+VERDICTS = ("cosmetic", "minor", "material")
+_RANK = {v: n for n, v in enumerate(VERDICTS)}
+BUILTIN_TOPICS = Path(__file__).with_name("topics.toml")
+SEPARATOR = " › "
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One change and the verdict it implies, with the exact words that triggered it."""
+
+    section: str
+    topic: str
+    kind: str
+    deleted: str
+    inserted: str
+    verdict: str
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "topic": self.topic,
+            "kind": self.kind,
+            "deleted": self.deleted,
+            "inserted": self.inserted,
+            "verdict": self.verdict,
+            "explanation": self.explanation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reason:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The verdict for a new version against the one in force (stored as JSONB on the version)."""
+
+    verdict: str
+    reasons: tuple[Reason, ...]
+    approximate: bool = False
+
+    @property
+    def material(self) -> bool:
+        return self.verdict == "material"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "approximate": self.approximate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Classification:
+        return cls(
+            verdict=data["verdict"],
+            reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", ())),
+            approximate=bool(data.get("approximate", False)),
+        )
+
+
+# --- words ---------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W_]+|[$€£¥₹%]")
+_NT = re.compile(r"n['’]t\b", re.IGNORECASE)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ied", "ed", "es", "s", "e")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A deliberately crude stemmer: enough to make "share", "shared" and "sharing" meet."""
+    w = word.lower()
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            if suffix == "s" and w.endswith("ss"):
+                return w
+            return w[: -len(suffix)]
+    return w
+
+
+def _raw_tokens(text: str) -> list[str]:
+    text = _NT.sub(" not", text.replace("cannot", "can not").replace("Cannot", "Can not"))
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+@dataclass(frozen=True)
+class _Cue:
+    text: str
+    parts: tuple[str, ...]
+    prefix: bool  # the last part matches any word starting with it
+
+
+def _make_cue(text: str) -> _Cue:
+    prefix = text.endswith("*")
+    words = _raw_tokens(text.rstrip("*"))
+    if prefix:
+        return _Cue(text, tuple(stem(w) for w in words[:-1]) + (words[-1],), True)
+    return _Cue(text, tuple(stem(w) for w in words), False)
+
+
+def _find(stems: list[str], words: list[str], cues: tuple[_Cue, ...]) -> set[str]:
+    """Which cues occur in a token list (stems for whole words, raw words for prefixes)."""
+    found: set[str] = set()
+    n = len(stems)
+    for cue in cues:
+        k = len(cue.parts)
+        if not k:
+            continue
+        for i in range(n - k + 1):
+            if cue.prefix:
+                if words[i + k - 1].startswith(cue.parts[-1]) and all(
+                    stems[i + m] == cue.parts[m] for m in range(k - 1)
+                ):
+                    found.add(cue.text)
+                    break
+            elif stems[i] == cue.parts[0] and all(stems[i + m] == cue.parts[m] for m in range(k)):
+                found.add(cue.text)
+                break
+    return found
+
+
+# --- vocabulary ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    label: str
+    material: bool
+    sections: tuple[re.Pattern[str], ...]
+    terms: tuple[_Cue, ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    topics: tuple[Topic, ...]
+    lexicon: dict[str, tuple[_Cue, ...]]
+    words: dict[str, frozenset[str]]
+    synonyms: dict[tuple[str, ...], tuple[str, ...]]
+
+    def topic(self, name: str) -> Topic | None:
+        return next((t for t in self.topics if t.name == name), None)
+
+
+def _merge_toml(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_toml(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + [v for v in value if v not in out[key]]
+        else:
+            out[key] = value
+    return out
+
+
+def _section_pattern(cue: str) -> re.Pattern[str]:
+    cue = " ".join(_raw_tokens(cue))
+    # Short cues ("ai", "age", "opt") must be whole words, or "ai" would match "aim".
+    end = r"\b" if len(cue) < 4 else ""
+    return re.compile(rf"(?<!\w){re.escape(cue)}{end}")
+
+
+def _build(data: dict[str, Any]) -> Vocabulary:
+    topics = tuple(
+        Topic(
+            name=name,
+            label=spec.get("label", name.replace("_", " ")),
+            material=bool(spec.get("material", False)),
+            sections=tuple(_section_pattern(c) for c in spec.get("sections", ())),
+            terms=tuple(_make_cue(c) for c in spec.get("terms", ())),
+        )
+        for name, spec in data.get("topics", {}).items()
+    )
+    lexicon_data = data.get("lexicon", {})
+    lexicon = {key: tuple(_make_cue(c) for c in values) for key, values in lexicon_data.items()}
+    words = {key: frozenset(values) for key, values in lexicon_data.items()}
+    synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for group in data.get("synonyms", {}).get("groups", ()):
+        canonical = tuple(stem(w) for w in _raw_tokens(group[0]))
+        for member in group:
+            synonyms[tuple(stem(w) for w in _raw_tokens(member))] = canonical
+    return Vocabulary(topics, lexicon, words, synonyms)
+
+
+@lru_cache(maxsize=16)
+def _load(extra: str | None) -> Vocabulary:
+    with BUILTIN_TOPICS.open("rb") as fh:
+        data = tomllib.load(fh)
+    if extra:
+        with open(extra, "rb") as fh:
+            data = _merge_toml(data, tomllib.load(fh))
+    return _build(data)
+
+
+def load_vocabulary(topics_file: str | os.PathLike[str] | None = None) -> Vocabulary:
+    """The built-in topics.toml, extended by `topics_file` or else $POLICY_TOPICS_FILE (cached)."""
+    extra = topics_file if topics_file is not None else os.environ.get("POLICY_TOPICS_FILE")
+    return _load(str(Path(extra).resolve()) if extra else None)
+
+
+# --- reading a change in context -----------------------------------------------------------
+
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?;])[\"'”’)]*\s+|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|#|\|))"
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"\]\([^)]*\)|<https?://[^>]*>|https?://[^\s)\]>]+|www\.[^\s)\]>]+")
+_PHONE = re.compile(r"\+?\(?\d[\d\s().-]{6,}\d")
+_ADDRESS = re.compile(
+    r"\b(?:street|st\.|avenue|ave\.?|road|rd\.|boulevard|blvd|suite|floor|p\.?\s?o\.? box|"
+    r"zip|postcode|postal code|building|lane|drive|strasse|straße)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_PROPER = re.compile(r"\b(?:[A-Z][\w&'’.-]*\w|[a-z]+[A-Z]\w*)")
+_STOP = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    this that these those it its we our us you your they their them he she his her which who whom
+    whose what when where why how all any each some such other than then so also may might can
+    could will would shall should must do does did not no nor only own same too very just into
+    about over under out up down off again further once here there both few more most per via
+    i me my mine yours ours s t e g etc""".split()
+)
+
+
+def _sentence(text: str, start: int, end: int, limit: int = 600) -> str:
+    if start < 0:
+        return ""
+    lo = max(0, start - limit)
+    left = lo
+    for m in _SENTENCE_END.finditer(text, lo, start):
+        left = m.end()
+    m = _SENTENCE_END.search(text, end, min(len(text), end + limit))
+    right = m.start() if m else min(len(text), end + limit)
+    return text[left:right]
+
+
+@dataclass
+class _Text:
+    """Tokens of a piece of text, raw and stemmed with synonyms folded to one form."""
+
+    raw: str
+    words: list[str]
+    stems: list[str]
+
+    @classmethod
+    def of(cls, text: str, vocab: Vocabulary) -> _Text:
+        words = _raw_tokens(text)
+        stems = [stem(w) for w in words]
+        out_words: list[str] = []
+        out_stems: list[str] = []
+        i = 0
+        while i < len(stems):
+            for k in (4, 3, 2, 1):
+                canonical = vocab.synonyms.get(tuple(stems[i : i + k]))
+                if canonical is not None and i + k <= len(stems):
+                    out_stems.extend(canonical)
+                    out_words.extend(canonical)
+                    i += k
+                    break
+            else:
+                out_stems.append(stems[i])
+                out_words.append(words[i])
+                i += 1
+        return cls(text, out_words, out_stems)
+
+    def find(self, cues: tuple[_Cue, ...]) -> set[str]:
+        return _find(self.stems, self.words, cues)
+
+    def content(self) -> set[str]:
+        return {s for s, w in zip(self.stems, self.words, strict=True) if w not in _STOP}
+
+
+@dataclass
+class _Context:
+    change: Change
+    vocab: Vocabulary
+    old_md: str
+    new_md: str
+
+    def __post_init__(self) -> None:
+        ch = self.change
+        old_end = ch.old_start + len(ch.deleted)
+        new_end = ch.new_start + len(ch.inserted)
+        self.old_sentence = _sentence(self.old_md, ch.old_start, old_end)
+        self.new_sentence = _sentence(self.new_md, ch.new_start, new_end)
+        self.deleted = _Text.of(ch.deleted, self.vocab)
+        self.inserted = _Text.of(ch.inserted, self.vocab)
+        self.old_sent = _Text.of(self.old_sentence, self.vocab)
+        self.new_sent = _Text.of(self.new_sentence, self.vocab)
+        self.section_topics = _section_topics(ch.section, self.vocab)
+        if ch.old_section is not None and ch.old_section != ch.section:
+            self.old_section_topics = _section_topics(ch.old_section, self.vocab)
+        else:
+            self.old_section_topics = self.section_topics
+        self.sentence_topics = _term_topics(self.old_sent, self.vocab) | _term_topics(
+            self.new_sent, self.vocab
+        )
+        self.changed_topics = _term_topics(self.deleted, self.vocab) | _term_topics(
+            self.inserted, self.vocab
+        )
+
+    def is_material_topic(self, names: set[str]) -> bool:
+        return any((t := self.vocab.topic(n)) is not None and t.material for n in names)
+
+    @property
+    def material_context(self) -> bool:
+        return self.is_material_topic(
+            self.section_topics | self.old_section_topics | self.sentence_topics
+        )
+
+    def best_topic(self, *preferred: set[str]) -> str:
+        for names in (*preferred, self.changed_topics, self.section_topics, self.sentence_topics):
+            material = [t.name for t in self.vocab.topics if t.name in names and t.material]
+            if material:
+                return material[0]
+        for names in (self.section_topics, self.sentence_topics):
+            if names:
+                return sorted(names)[0]
+        return "general"
+
+    def lex(self, key: str) -> tuple[_Cue, ...]:
+        return self.vocab.lexicon.get(key, ())
+
+
+def _section_topics(path: tuple[str, ...], vocab: Vocabulary) -> set[str]:
+    """Topics of the innermost heading that names one; an H1 like "Privacy Policy" names none."""
+    for title in reversed(path):
+        key = title_key(title)
+        found = {t.name for t in vocab.topics if any(p.search(key) for p in t.sections)}
+        if found:
+            return found
+    return {"general"} if not path else set()
+
+
+def _term_topics(text: _Text, vocab: Vocabulary) -> set[str]:
+    return {t.name for t in vocab.topics if t.terms and text.find(t.terms)}
+
+
+# --- the rules -----------------------------------------------------------------------------
+
+
+def _q(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _negations(text: _Text, ctx: _Context) -> int:
+    lowered = " " + " ".join(text.words) + " "
+    for cue in ctx.lex("negation_exceptions"):
+        lowered = lowered.replace(" " + " ".join(cue.parts) + " ", " ")
+    words = lowered.split()
+    negations = ctx.vocab.words.get("negations", frozenset())
+    return sum(1 for w in words if w in negations)
+
+
+def _numbers(text: str, ctx: _Context) -> Counter[str]:
+    found = Counter(n.replace(",", "") for n in _NUMBER.findall(text))
+    number_words = ctx.vocab.words.get("number_words", frozenset())
+    found.update(w for w in _raw_tokens(text) if w in number_words)
+    return found
+
+
+def _modal_classes(text: _Text, ctx: _Context) -> set[str]:
+    out = set()
+    if text.find(ctx.lex("permissive_modals")):
+        out.add("permissive")
+    if text.find(ctx.lex("obligatory_modals")):
+        out.add("obligatory")
+    return out
+
+
+def _proper_nouns(text: str, ctx: _Context) -> set[str]:
+    common = ctx.vocab.words.get("common_capitalized", frozenset())
+    out = set()
+    for m in _PROPER.finditer(text):
+        word = m.group(0).rstrip(".'’-")
+        if word in common or word.upper() == word and len(word) <= 2:
+            continue
+        out.add(word)
+    return out
+
+
+def _absent(word: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is None
+
+
+def _strip_contacts(text: str) -> tuple[str, set[str]]:
+    kinds = set()
+    for kind, pattern in (("link", _URL), ("email", _EMAIL), ("phone", _PHONE)):
+        if pattern.search(text):
+            kinds.add(kind)
+            text = pattern.sub(" ", text)
+    if _ADDRESS.search(text):
+        kinds.add("address")
+    return " ".join(re.findall(r"\w+", text.lower())), kinds
+
+
+def _levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "non", "dis", "non-")
+
+
+def _is_typo(ctx: _Context) -> bool:
+    """Same words apart from small spelling or capitalisation fixes to non-critical words."""
+    old = re.findall(r"\w+", ctx.change.deleted)
+    new = re.findall(r"\w+", ctx.change.inserted)
+    if not old or len(old) != len(new):
+        return False
+    critical = (
+        ctx.vocab.words.get("negations", frozenset())
+        | ctx.vocab.words.get("number_words", frozenset())
+        | {
+            c.parts[0]
+            for key in ("permissive_modals", "obligatory_modals", "limiters")
+            for c in ctx.lex(key)
+            if len(c.parts) == 1
+        }
+    )
+    all_terms = [c for t in ctx.vocab.topics for c in t.terms]
+    for a, b in zip(old, new, strict=True):
+        la, lb = a.lower(), b.lower()
+        if la == lb:
+            continue
+        if any(ch.isdigit() for ch in la + lb) or la in critical or lb in critical:
+            return False
+        if any(la == p + lb or lb == p + la for p in _NEGATING_PREFIXES):
+            return False
+        longest = max(len(la), len(lb))
+        distance = _levenshtein(la, lb)
+        if sorted(la) == sorted(lb) and longest >= 3:
+            distance = min(distance, 1)  # a transposition: "teh" -> "the"
+        if longest < 4 or distance > (1 if longest <= 5 else 2):
+            return False
+        for word in (la, lb):
+            if _find([stem(word)], [word], tuple(c for c in all_terms if len(c.parts) == 1)):
+                return False
+    return True
+
+
+def _reason(ctx: _Context, kind: str, verdict: str, topic: str, explanation: str) -> Reason:
+    ch = ctx.change
+    return Reason(
+        section=SEPARATOR.join(ch.section) if ch.section else "Preamble",
+        topic=topic,
+        kind=kind,
+        deleted=ch.deleted,
+        inserted=ch.inserted,
+        verdict=verdict,
+        explanation=explanation,
+    )
+
+
+_NOISE_TEXT = {
+    "whitespace": "Only whitespace or line breaks changed.",
+    "formatting": "Only Markdown formatting changed; the words are the same.",
+    "quotes": "Only the style of quotation marks or apostrophes changed.",
+    "renumbering": "Only the numbering of a heading, list item or cross-reference changed.",
+    "date_line": "Only the 'last updated' or effective date line changed.",
+}
+
+
+def _judge_section(ctx: _Context) -> list[Reason]:
+    ch = ctx.change
+    added = ch.kind == "added"
+    text = ch.inserted if added else ch.deleted
+    body = text.split("\n", 1)[1] if "\n" in text else ""
+    body_text = _Text.of(body, ctx.vocab)
+    topics = ctx.section_topics | _term_topics(body_text, ctx.vocab)
+    verb = "added" if added else "removed"
+    title = ch.section[-1] if ch.section else "the preamble"
+    if len(body_text.content()) >= 3 and ctx.is_material_topic(topics):
+        topic = ctx.best_topic(ctx.section_topics, topics)
+        label = ctx.vocab.topic(topic).label if ctx.vocab.topic(topic) else topic  # type: ignore[union-attr]
+        return [
+            _reason(
+                ctx,
+                f"section_{verb}",
+                "material",
+                topic,
+                f"The section '{title}' about {label} was {verb}.",
+            )
+        ]
+    return [
+        _reason(
+            ctx,
+            f"section_{verb}",
+            "minor",
+            ctx.best_topic(),
+            f"The section '{title}' was {verb}, with no substantive text about a material topic.",
+        )
+    ]
+
+
+def _judge_move(ctx: _Context) -> list[Reason]:
+    ch = ctx.change
+    if not ch.inserted and not ch.deleted:
+        return [
+            _reason(
+                ctx,
+                "section_moved",
+                "minor",
+                ctx.best_topic(),
+                "The section moved to a different position in the document.",
+            )
+        ]
+    before, after = ctx.old_section_topics, ctx.section_topics
+    crosses = before != after and (ctx.is_material_topic(before) or ctx.is_material_topic(after))
+    origin = ch.old_section[-1] if ch.old_section else "the preamble"
+    target = ch.section[-1] if ch.section else "the preamble"
+    if crosses:
+        return [
+            _reason(
+                ctx,
+                "moved_between_sections",
+                "material",
+                ctx.best_topic(after, before),
+                f"Text moved from '{origin}' to '{target}', which changes what it governs.",
+            )
+        ]
+    where = "within the section" if origin == target else f"from '{origin}' to '{target}'"
+    return [
+        _reason(
+            ctx,
+            "moved",
+            "minor",
+            ctx.best_topic(),
+            f"Text was reordered {where} without changing its subject.",
+        )
+    ]
+
+
+def _triggers(ctx: _Context) -> list[Reason]:
+    """Material-looking edits: flipped negations, numbers, modals, recipients, rights, topics."""
+    ch = ctx.change
+    out: list[Reason] = []
+    material_ctx = ctx.material_context
+
+    # Negation: count in the changed words, then confirm on the whole sentence so that
+    # "do not" -> "never" (one negation each) is not a flip.
+    if _negations(ctx.deleted, ctx) != _negations(ctx.inserted, ctx) and _negations(
+        ctx.old_sent, ctx
+    ) != _negations(ctx.new_sent, ctx):
+        contact_only = ctx.section_topics == {"contact"} and not ctx.changed_topics
+        out.append(
+            _reason(
+                ctx,
+                "negation_flip",
+                "minor" if contact_only else "material",
+                ctx.best_topic(),
+                f"A negation was added or removed ('{_q(ctx.old_sentence)}' became "
+                f"'{_q(ctx.new_sentence)}'), which reverses the statement.",
+            )
+        )
+
+    old_numbers, new_numbers = _numbers(ch.deleted, ctx), _numbers(ch.inserted, ctx)
+    if old_numbers != new_numbers:
+        window_old = ctx.old_md[max(0, ch.old_start - 24) : ch.old_start + len(ch.deleted) + 40]
+        window_new = ctx.new_md[max(0, ch.new_start - 24) : ch.new_start + len(ch.inserted) + 40]
+        windows = _Text.of(window_old + " \n " + window_new, ctx.vocab)
+        if windows.find(ctx.lex("period_units")):
+            kind, verdict = "period_changed", "material"
+            what = "A time period changed"
+        elif windows.find(ctx.lex("amount_markers")):
+            kind, verdict = "number_changed", "material"
+            what = "An amount, price or percentage changed"
+        else:
+            kind, verdict = "number_changed", "material" if material_ctx else "minor"
+            what = "A number changed"
+        out.append(
+            _reason(
+                ctx,
+                kind,
+                verdict,
+                ctx.best_topic(),
+                f"{what}: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+            )
+        )
+
+    old_modals, new_modals = _modal_classes(ctx.deleted, ctx), _modal_classes(ctx.inserted, ctx)
+    if old_modals != new_modals and (old_modals or new_modals):
+        stronger = (
+            "obligatory" in new_modals - old_modals or "permissive" in old_modals - new_modals
+        )
+        kind = "modal_strengthened" if stronger else "modal_weakened"
+        how = (
+            "a permission became a commitment"
+            if stronger
+            else "a commitment became a mere possibility"
+        )
+        out.append(
+            _reason(
+                ctx,
+                kind,
+                "material" if material_ctx else "minor",
+                ctx.best_topic(),
+                f"'{_q(ch.deleted)}' became '{_q(ch.inserted)}': {how}.",
+            )
+        )
+
+    limit_old = ctx.deleted.find(ctx.lex("limiters"))
+    limit_new = ctx.inserted.find(ctx.lex("limiters"))
+    if limit_old != limit_new and material_ctx:
+        out.append(
+            _reason(
+                ctx,
+                "qualifier_changed",
+                "material",
+                ctx.best_topic(),
+                f"A limiting word changed ('{_q(ch.deleted)}' became '{_q(ch.inserted)}'), "
+                "which widens or narrows the statement.",
+            )
+        )
+
+    sharing = (
+        {"data_sharing", "ai_ml", "transfers"} & (ctx.section_topics | ctx.old_section_topics)
+        or ctx.old_sent.find(ctx.lex("sharing_cues"))
+        or ctx.new_sent.find(ctx.lex("sharing_cues"))
+    )
+    if sharing:
+        added = {w for w in _proper_nouns(ch.inserted, ctx) if _absent(w, ctx.old_md)}
+        removed = {w for w in _proper_nouns(ch.deleted, ctx) if _absent(w, ctx.new_md)}
+        topic = ctx.best_topic({"data_sharing"} & (ctx.section_topics | ctx.sentence_topics))
+        if added:
+            out.append(
+                _reason(
+                    ctx,
+                    "new_recipient",
+                    "material",
+                    topic,
+                    f"A newly named party ({', '.join(sorted(added))}) appears where the "
+                    "policy says who receives data.",
+                )
+            )
+        if removed:
+            out.append(
+                _reason(
+                    ctx,
+                    "recipient_removed",
+                    "material",
+                    topic,
+                    f"A named party ({', '.join(sorted(removed))}) no longer appears where "
+                    "the policy says who receives data.",
+                )
+            )
+
+    rights_ctx = (
+        "user_rights" in ctx.section_topics
+        or ctx.old_sent.find(ctx.lex("rights_context"))
+        or ctx.new_sent.find(ctx.lex("rights_context"))
+    )
+    if rights_ctx:
+        rights = ctx.lex("rights_terms")
+        lost = ctx.deleted.find(rights) - ctx.new_sent.find(rights)
+        gained = ctx.inserted.find(rights) - ctx.old_sent.find(rights)
+        if lost:
+            out.append(
+                _reason(
+                    ctx,
+                    "right_removed",
+                    "material",
+                    "user_rights",
+                    f"A user right ({', '.join(sorted(lost))}) was removed or narrowed.",
+                )
+            )
+        if gained:
+            out.append(
+                _reason(
+                    ctx,
+                    "right_added",
+                    "material",
+                    "user_rights",
+                    f"A user right ({', '.join(sorted(gained))}) was added.",
+                )
+            )
+
+    for topic in ctx.vocab.topics:
+        if not topic.material or not topic.terms:
+            continue
+        gained = ctx.inserted.find(topic.terms) - ctx.old_sent.find(topic.terms)
+        lost = ctx.deleted.find(topic.terms) - ctx.new_sent.find(topic.terms)
+        if gained:
+            out.append(
+                _reason(
+                    ctx,
+                    "topic_text_added",
+                    "material",
+                    topic.name,
+                    f"New wording about {topic.label}: {', '.join(sorted(gained))}.",
+                )
+            )
+        if lost:
+            out.append(
+                _reason(
+                    ctx,
+                    "topic_text_removed",
+                    "material",
+                    topic.name,
+                    f"Wording about {topic.label} was removed: {', '.join(sorted(lost))}.",
+                )
+            )
+
+    referential = ctx.inserted.find(ctx.lex("referential")) or ctx.deleted.find(
+        ctx.lex("referential")
+    )
+    if not out and not referential:
+        new_content = ctx.inserted.content() - ctx.old_sent.content()
+        old_content = ctx.deleted.content() - ctx.new_sent.content()
+        section_material = ctx.is_material_topic(ctx.section_topics | ctx.old_section_topics)
+        if (
+            len(ctx.deleted.content()) <= 1
+            and len(new_content) >= 3
+            and (section_material or ctx.is_material_topic(_term_topics(ctx.inserted, ctx.vocab)))
+        ):
+            out.append(
+                _reason(
+                    ctx,
+                    "topic_text_added",
+                    "material",
+                    ctx.best_topic(),
+                    f"New substantive text was added: '{_q(ch.inserted)}'.",
+                )
+            )
+        elif (
+            len(ctx.inserted.content()) <= 1
+            and len(old_content) >= 3
+            and (section_material or ctx.is_material_topic(_term_topics(ctx.deleted, ctx.vocab)))
+        ):
+            out.append(
+                _reason(
+                    ctx,
+                    "topic_text_removed",
+                    "material",
+                    ctx.best_topic(),
+                    f"Substantive text was removed: '{_q(ch.deleted)}'.",
+                )
+            )
+    return out
+
+
+def _judge_modified(ctx: _Context) -> list[Reason]:
+    ch = ctx.change
+    old_rest, old_kinds = _strip_contacts(ch.deleted)
+    new_rest, new_kinds = _strip_contacts(ch.inserted)
+    if (old_kinds or new_kinds) and old_rest == new_rest:
+        if (old_kinds | new_kinds) == {"link"}:
+            return [
+                _reason(
+                    ctx,
+                    "link_changed",
+                    "minor",
+                    ctx.best_topic(),
+                    f"A link changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
+                )
+            ]
+        return [
+            _reason(
+                ctx,
+                "contact_details",
+                "minor",
+                "contact",
+                f"Contact details changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
+            )
+        ]
+    if _is_typo(ctx):
+        return [
+            _reason(
+                ctx,
+                "typo",
+                "cosmetic",
+                ctx.best_topic(),
+                f"A spelling or capitalisation fix: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+            )
+        ]
+    if (
+        ctx.section_topics == {"contact"}
+        and not ctx.changed_topics
+        and (
+            _ADDRESS.search(ch.deleted + ch.inserted)
+            or _numbers(ch.deleted, ctx)
+            or _numbers(ch.inserted, ctx)
+            or _proper_nouns(ch.deleted + " " + ch.inserted, ctx)
+        )
+    ):
+        return [
+            _reason(
+                ctx,
+                "contact_details",
+                "minor",
+                "contact",
+                f"Contact details changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
+            )
+        ]
+    found = _triggers(ctx)
+    if found:
+        return found
+    if _proper_nouns(ch.deleted, ctx) != _proper_nouns(ch.inserted, ctx):
+        return [
+            _reason(
+                ctx,
+                "names",
+                "minor",
+                ctx.best_topic(),
+                f"A name changed: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+            )
+        ]
+    return [
+        _reason(
+            ctx,
+            "wording",
+            "minor",
+            ctx.best_topic(ctx.section_topics),
+            f"Rewording with the same obligations: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+        )
+    ]
+
+
+def _judge(ch: Change, old_md: str, new_md: str, vocab: Vocabulary) -> list[Reason]:
+    ctx = _Context(ch, vocab, old_md, new_md)
+    if ch.noise is not None:
+        return [_reason(ctx, ch.noise, "cosmetic", ctx.best_topic(), _NOISE_TEXT[ch.noise])]
+    if ch.kind in ("added", "removed"):
+        return _judge_section(ctx)
+    if ch.kind == "moved":
+        return _judge_move(ctx)
+    if ch.kind == "renamed":
+        if _is_typo(ctx):
+            return [
+                _reason(
+                    ctx,
+                    "typo",
+                    "cosmetic",
+                    ctx.best_topic(),
+                    f"A spelling fix in the heading '{_q(ch.inserted)}'.",
+                )
+            ]
+        return [
+            _reason(
+                ctx,
+                "heading_renamed",
+                "minor",
+                ctx.best_topic(),
+                f"The heading '{_q(ch.deleted)}' was renamed '{_q(ch.inserted)}'.",
+            )
+        ]
+    return _judge_modified(ctx)
+
+
+def classify(
+    old_markdown: str,
+    new_markdown: str,
+    *,
+    diff: DiffResult | None = None,
+    topics_file: str | os.PathLike[str] | None = None,
+) -> Classification:
+    """Classify the change from `old_markdown` to `new_markdown`; pass `diff` to reuse one.
+
+    The verdict is the most serious level any single change implies; every change gets a reason,
+    cosmetic ones included, so an admin can see why nothing was flagged.
+    """
+    vocab = load_vocabulary(topics_file)
+    result = diff if diff is not None else compute(old_markdown, new_markdown)
+    reasons: list[Reason] = []
+    for ch in result.changes:
+        reasons.extend(_judge(ch, old_markdown, new_markdown, vocab))
+    verdict = max((r.verdict for r in reasons), key=_RANK.__getitem__, default="cosmetic")
+    reasons.sort(key=lambda r: -_RANK[r.verdict])
+    return Classification(verdict, tuple(reasons), result.approximate)
