@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -15,16 +13,11 @@ os.environ.setdefault("NOTIFIER_DATA_DIR", tempfile.mkdtemp(prefix="notifier-tes
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
+from helpers import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_token, with_database  # noqa: E402
+
 from notifier import create_app, embedded, migrate  # noqa: E402
 
 TEST_DB = "notifier_test"
-ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "correct horse battery"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +86,6 @@ def db(app):
         app.config["DATABASE_URL"], autocommit=True, row_factory=psycopg.rows.dict_row
     ) as conn:
         yield conn
-
-
-def csrf_token(client, path: str = "/admin/signin") -> str:
-    html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html
-    )
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
 
 
 @pytest.fixture

@@ -6,8 +6,17 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_token
-from helpers import POLICY_V1, POLICY_V2, create_draft, create_policy, publish, publish_form
+from helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    POLICY_V1,
+    POLICY_V2,
+    create_draft,
+    create_policy,
+    csrf_token,
+    publish,
+    publish_form,
+)
 
 
 def _versions(db):

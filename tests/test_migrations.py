@@ -11,7 +11,7 @@ from policy_versions.markdown import canonical, content_hash, render
 
 
 def test_all_migrations_apply_to_an_empty_database_and_none_stay_pending(servers):
-    from conftest import with_database
+    from helpers import with_database
 
     with psycopg.connect(servers["DATABASE_URL"], autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "notifier_migrations" WITH (FORCE)')
