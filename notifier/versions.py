@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from flask import current_app, url_for
 from psycopg import Connection
 
-from policy_versions import store
+from policy_versions import diff, store
+from policy_versions.errors import ValidationError
+from policy_versions.materiality import classify
 from policy_versions.models import Policy, Version
 
 from . import audit
@@ -22,22 +24,26 @@ def create_draft(conn: Connection, policy: Policy, body_md: str, admin_id: int |
     version = store.create_draft(
         conn, policy.id, body_md, created_by=admin_id, max_bytes=_max_bytes()
     )
+    version = store.classify_draft(conn, version)
     audit.record(
         conn,
         "version.drafted",
         f"policy:{policy.slug}/v{version.seq}",
         sha256=version.content_sha256,
+        suggested_verdict=version.suggested_verdict,
     )
     return version
 
 
 def update_draft(conn: Connection, policy: Policy, version: Version, body_md: str) -> Version:
     version = store.update_draft(conn, version.id, body_md, max_bytes=_max_bytes())
+    version = store.classify_draft(conn, version)
     audit.record(
         conn,
         "version.edited",
         f"policy:{policy.slug}/v{version.seq}",
         sha256=version.content_sha256,
+        suggested_verdict=version.suggested_verdict,
     )
     return version
 
@@ -81,12 +87,42 @@ def publish(
     return version
 
 
+def comparison_base(conn: Connection, version: Version, against: str | None) -> Version | None:
+    """The published version to compare with: `?against=<n>` when given, else the previous one."""
+    if against is None:
+        return store.previous_published(conn, version.policy_id, version.seq)
+    if not against.isdigit():
+        raise ValidationError(
+            f"against must be a version number, e.g. ?against=1 (got {against[:20]!r}).",
+            fields={"against": "a published version number"},
+        )
+    if int(against) == version.seq:
+        raise ValidationError(
+            "Compare a version with another one, not with itself.",
+            fields={"against": "must differ from the version shown"},
+        )
+    return store.get_published(conn, version.policy_id, int(against))
+
+
+def changes_json(policy: Policy, old: Version, new: Version) -> dict:
+    """The structured diff and the classifier's verdict, for the API."""
+    result = diff.compute(old.body_md, new.body_md)
+    verdict = classify(old.body_md, new.body_md, diff=result)
+    return {
+        "policy": policy.slug,
+        "from": old.seq,
+        "to": new.seq,
+        "approximate": result.approximate,
+        "summary_text": diff.summary_text(result),
+        "changes": [change.to_dict() for change in result.changes],
+        "classification": verdict.to_dict(),
+    }
+
+
 def redline_html(old: Version | None, new: Version) -> str | None:
     if old is None:
         return None
-    from policy_versions.diff import redline
-
-    return redline(old.body_md, new.body_md)
+    return diff.redline(old.body_md, new.body_md)
 
 
 def review_context(conn: Connection, policy: Policy, version: Version, now: datetime) -> dict:

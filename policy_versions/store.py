@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from psycopg import Connection
 from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from . import markdown
 from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
@@ -292,6 +293,33 @@ def update_draft(conn: Connection, version_id: int, body_md: str, *, max_bytes: 
         existing = get_version_by_id(conn, version_id)
         raise Conflict(f"Version {existing.seq} is already published and cannot be edited.")
     return version
+
+
+def classify_draft(conn: Connection, version: Version) -> Version:
+    """Store the classifier's suggestion on a draft, against the latest published version.
+
+    It runs when the text is saved, so the admin reviews the very verdict that is stored; a first
+    version has nothing to compare with and gets no suggestion.
+    """
+    from .materiality import classify
+
+    base = previous_published(conn, version.policy_id, version.seq)
+    result = classify(base.body_md, version.body_md).to_dict() if base else None
+    with conn.cursor(row_factory=class_row(Version)) as cur:
+        cur.execute(
+            """
+            UPDATE policy_versions
+               SET suggested_verdict = %(verdict)s, classification = %(classification)s
+             WHERE id = %(id)s AND published_at IS NULL
+            RETURNING *
+        """,
+            {
+                "id": version.id,
+                "verdict": result["verdict"] if result else None,
+                "classification": Jsonb(result) if result else None,
+            },
+        )
+        return cur.fetchone() or version
 
 
 def delete_draft(conn: Connection, version_id: int) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, g, jsonify, request
 
 from policy_versions import store
-from policy_versions.errors import Conflict, PayloadTooLarge, ValidationError
+from policy_versions.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 
 from .. import auth, db, versions
 from ..security import csrf
@@ -105,6 +105,18 @@ def version_show(slug: str, seq: int):
         policy = store.get_policy(conn, slug)
         version = store.get_version(conn, policy.id, seq)
     return jsonify(versions.version_json(policy, version))
+
+
+@bp.get("/policies/<slug>/versions/<int:seq>/changes")
+def version_changes(slug: str, seq: int):
+    """Structured changes of version `seq` against the previous version or `?against=<n>`."""
+    with db.connection() as conn:
+        policy = store.get_policy(conn, slug)
+        version = store.get_version(conn, policy.id, seq)
+        base = versions.comparison_base(conn, version, request.args.get("against"))
+    if base is None:
+        raise NotFound(f"Version {seq} is the first version: there is nothing to compare it with.")
+    return jsonify(versions.changes_json(policy, base, version))
 
 
 @bp.post("/policies/<slug>/versions")

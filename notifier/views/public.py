@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
-from policy_versions import store
+from policy_versions import diff, store
+from policy_versions.errors import ValidationError
 
 from .. import db, queues, versions
 
@@ -86,19 +87,34 @@ def version_show(slug: str, seq: int):
 
 @bp.get("/policies/<slug>/versions/<int:seq>/changes")
 def version_changes(slug: str, seq: int):
+    """The redline of version `seq` against the previous one, or `?against=<n>`."""
+    view = request.args.get("view", "inline")
+    if view not in ("inline", "side-by-side"):
+        raise ValidationError(
+            "view must be 'inline' or 'side-by-side'.", fields={"view": "inline or side-by-side"}
+        )
     with db.connection() as conn:
         policy = store.get_policy(conn, slug)
         version = store.get_published(conn, policy.id, seq)
-        previous = store.previous_published(conn, policy.id, seq)
-    redline = versions.redline_html(previous, version)
+        previous = versions.comparison_base(conn, version, request.args.get("against"))
+        published = store.list_versions(conn, policy.id)
+    rendered = None
+    if previous is not None:
+        result = diff.compute(previous.body_md, version.body_md)
+        if view == "side-by-side":
+            rendered = diff.side_by_side_html(result)
+        else:
+            rendered = diff.redline_html(result)
     body = render_template(
         "public/version_changes.html",
         policy=policy,
         version=version,
         previous=previous,
-        redline=redline,
+        redline=rendered,
+        view=view,
+        published=published,
     )
-    etag = f"changes-{version.id}-{previous.id if previous else 0}"
+    etag = f"changes-{version.id}-{previous.id if previous else 0}-{view}"
     return _cached(body, etag, IMMUTABLE)
 
 
