@@ -44,7 +44,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # E-mail addresses and URLs stay whole so that a changed address reads as one replacement.
 _WORD_TOKEN = re.compile(
     rf"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://[^\s<>()\[\]]+[^\s<>()\[\].,;:!?'\"]"
-    rf"|[{_CJK}]|[^\W{_CJK}]+|\s+|.",
+    rf"|[{_CJK}]|[^\W_{_CJK}]+|\s+|.",
     re.DOTALL,
 )
 _LINE_TOKEN = re.compile(r"[^\n]*\n|[^\n]+")
@@ -421,12 +421,13 @@ _QUOTES = str.maketrans(
     }
 )
 _MD_MARKUP = re.compile(r"[*_`~#>|\\]|^\s*[-+]\s|<br\s*/?>|^\s*-{3,}\s*$", re.MULTILINE)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)])?\s*$", re.IGNORECASE)
 _NUMBER_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)*|[ivxlc]{1,6}|[a-z])\W*$", re.IGNORECASE)
 _NUMBER_REFERENCE = re.compile(
     r"(?:section|sections|clause|article|paragraph|part|chapter|§|¶)\s*$", re.IGNORECASE
 )
 _DATE_LINE = re.compile(
-    r"\b(?:last\s+(?:updated|modified|revised|amended|changed)|effective(?:\s+(?:date|as\s+of|"
+    r"(?<![A-Za-z0-9])(?:last\s+(?:updated|modified|revised|amended|changed)|effective(?:\s+(?:date|as\s+of|"
     r"from|on))?|updated\s+(?:on|as\s+of)|revision\s+date|version\s+date|date\s+of\s+last|"
     r"dated|in\s+effect\s+(?:as\s+of|from))\b",
     re.IGNORECASE,
@@ -467,8 +468,10 @@ def noise_label(
     stripped_new = _squash(_MD_MARKUP.sub(" ", inserted.translate(_QUOTES)))
     if stripped_old == stripped_new:
         return "formatting"
+    line_start = before.rsplit("\n", 1)[-1]
+    if not line_start.strip() and _LIST_MARKER.match(deleted) and _LIST_MARKER.match(inserted):
+        return "formatting"  # "1." -> "-", "-" -> "*": the list is the same list
     if _NUMBER_ONLY.match(deleted) and _NUMBER_ONLY.match(inserted):
-        line_start = before.rsplit("\n", 1)[-1]
         if not line_start.strip(" \t#*_>-+(") or _NUMBER_REFERENCE.search(before):
             return "renumbering"
     if (
@@ -485,10 +488,11 @@ def _heading_noise(old_raw: str, new_raw: str) -> str | None:
     if label:
         return label
     if title_key(old_raw.strip().lstrip("#")) == title_key(new_raw.strip().lstrip("#")):
-        if _squash(clean_title(old_raw.strip().strip("#"))) == _squash(
-            clean_title(new_raw.strip().strip("#"))
+        if (
+            _squash(clean_title(old_raw.strip().strip("#"))).lower()
+            == _squash(clean_title(new_raw.strip().strip("#"))).lower()
         ):
-            return "formatting"
+            return "formatting"  # markup, heading level or capitalisation only
         return "renumbering"
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import tomllib
@@ -117,25 +118,42 @@ def _make_cue(text: str) -> _Cue:
     return _Cue(text, tuple(stem(w) for w in words), False)
 
 
-def _find(stems: list[str], words: list[str], cues: tuple[_Cue, ...]) -> set[str]:
-    """Which cues occur in a token list (stems for whole words, raw words for prefixes)."""
-    found: set[str] = set()
-    n = len(stems)
-    for cue in cues:
-        k = len(cue.parts)
-        if not k:
-            continue
-        for i in range(n - k + 1):
+class _Index:
+    """Positions of each stem and each word of a token list, so cue lookups are dictionary hits."""
+
+    def __init__(self, stems: list[str], words: list[str]) -> None:
+        self.stems = stems
+        self.by_stem: dict[str, list[int]] = {}
+        self.by_word: dict[str, list[int]] = {}
+        for i, (s, w) in enumerate(zip(stems, words, strict=True)):
+            self.by_stem.setdefault(s, []).append(i)
+            self.by_word.setdefault(w, []).append(i)
+        self.sorted_words = sorted(self.by_word)
+
+    def find(self, cues: tuple[_Cue, ...]) -> set[str]:
+        """Which cues occur (stems for whole words, raw word prefixes for "cue*")."""
+        stems = self.stems
+        found: set[str] = set()
+        for cue in cues:
+            k = len(cue.parts)
+            if not k:
+                continue
             if cue.prefix:
-                if words[i + k - 1].startswith(cue.parts[-1]) and all(
-                    stems[i + m] == cue.parts[m] for m in range(k - 1)
-                ):
+                last = cue.parts[-1]
+                lo = bisect.bisect_left(self.sorted_words, last)
+                ends: list[int] = []
+                while lo < len(self.sorted_words) and self.sorted_words[lo].startswith(last):
+                    ends.extend(self.by_word[self.sorted_words[lo]])
+                    lo += 1
+                starts = [e - k + 1 for e in ends if e - k + 1 >= 0]
+                if any(all(stems[i + m] == cue.parts[m] for m in range(k - 1)) for i in starts):
                     found.add(cue.text)
-                    break
-            elif stems[i] == cue.parts[0] and all(stems[i + m] == cue.parts[m] for m in range(k)):
+            elif any(
+                i + k <= len(stems) and all(stems[i + m] == cue.parts[m] for m in range(1, k))
+                for i in self.by_stem.get(cue.parts[0], ())
+            ):
                 found.add(cue.text)
-                break
-    return found
+        return found
 
 
 # --- vocabulary ----------------------------------------------------------------------------
@@ -148,6 +166,7 @@ class Topic:
     material: bool
     sections: tuple[re.Pattern[str], ...]
     terms: tuple[_Cue, ...]
+    names_material: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,7 @@ class Vocabulary:
     lexicon: dict[str, tuple[_Cue, ...]]
     words: dict[str, frozenset[str]]
     synonyms: dict[tuple[str, ...], tuple[str, ...]]
+    antonyms: tuple[tuple[str, str], ...] = ()
 
     def topic(self, name: str) -> Topic | None:
         return next((t for t in self.topics if t.name == name), None)
@@ -188,6 +208,7 @@ def _build(data: dict[str, Any]) -> Vocabulary:
             material=bool(spec.get("material", False)),
             sections=tuple(_section_pattern(c) for c in spec.get("sections", ())),
             terms=tuple(_make_cue(c) for c in spec.get("terms", ())),
+            names_material=bool(spec.get("names_material", False)),
         )
         for name, spec in data.get("topics", {}).items()
     )
@@ -199,7 +220,11 @@ def _build(data: dict[str, Any]) -> Vocabulary:
         canonical = tuple(stem(w) for w in _raw_tokens(group[0]))
         for member in group:
             synonyms[tuple(stem(w) for w in _raw_tokens(member))] = canonical
-    return Vocabulary(topics, lexicon, words, synonyms)
+    antonyms = tuple(
+        (stem(a), stem(b))
+        for a, b in (pair.split("|", 1) for pair in data.get("antonyms", {}).get("pairs", ()))
+    )
+    return Vocabulary(topics, lexicon, words, synonyms, antonyms)
 
 
 @lru_cache(maxsize=16)
@@ -285,10 +310,31 @@ class _Text:
         return cls(text, out_words, out_stems)
 
     def find(self, cues: tuple[_Cue, ...]) -> set[str]:
-        return _find(self.stems, self.words, cues)
+        index = getattr(self, "_index", None)
+        if index is None:
+            index = self._index = _Index(self.stems, self.words)
+        return index.find(cues)
+
+    def find_all(self, vocab: Vocabulary) -> dict[str, set[str]]:
+        """Term hits per topic, computed once per text (topics are checked many times)."""
+        cached = getattr(self, "_topic_hits", None)
+        if cached is None:
+            cached = {t.name: self.find(t.terms) for t in vocab.topics if t.terms}
+            self._topic_hits = cached
+        return cached
 
     def content(self) -> set[str]:
         return {s for s, w in zip(self.stems, self.words, strict=True) if w not in _STOP}
+
+
+_MAX_ANALYSED = 20_000
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _MAX_ANALYSED:
+        return text
+    half = _MAX_ANALYSED // 2
+    return text[:half] + "\n\n" + text[-half:]
 
 
 @dataclass
@@ -302,10 +348,13 @@ class _Context:
         ch = self.change
         old_end = ch.old_start + len(ch.deleted)
         new_end = ch.new_start + len(ch.inserted)
-        self.old_sentence = _sentence(self.old_md, ch.old_start, old_end)
-        self.new_sentence = _sentence(self.new_md, ch.new_start, new_end)
-        self.deleted = _Text.of(ch.deleted, self.vocab)
-        self.inserted = _Text.of(ch.inserted, self.vocab)
+        # A wholesale replacement (unrelated texts, a timed-out diff) is judged on its two ends:
+        # enough to find its topics, and it keeps classify() fast on megabytes.
+        self.truncated = max(len(ch.deleted), len(ch.inserted)) > _MAX_ANALYSED
+        self.old_sentence = _clip(_sentence(self.old_md, ch.old_start, old_end))
+        self.new_sentence = _clip(_sentence(self.new_md, ch.new_start, new_end))
+        self.deleted = _Text.of(_clip(ch.deleted), self.vocab)
+        self.inserted = _Text.of(_clip(ch.inserted), self.vocab)
         self.old_sent = _Text.of(self.old_sentence, self.vocab)
         self.new_sent = _Text.of(self.new_sentence, self.vocab)
         self.section_topics = _section_topics(ch.section, self.vocab)
@@ -343,8 +392,21 @@ class _Context:
         return self.vocab.lexicon.get(key, ())
 
 
+_DOCUMENT_TITLE = re.compile(
+    r"\b(?:privacy (?:policy|notice|statement)|terms (?:of (?:service|use)|and conditions)|"
+    r"(?:user|service|subscription|license|licence) agreement|data processing (?:agreement|"
+    r"addendum))$"
+)
+
+
 def _section_topics(path: tuple[str, ...], vocab: Vocabulary) -> set[str]:
-    """Topics of the innermost heading that names one; an H1 like "Privacy Policy" names none."""
+    """Topics of the innermost heading that names one.
+
+    A leading document title ("Acme Analytics Privacy Policy") is skipped: the company's name
+    would otherwise give every preamble sentence a topic.
+    """
+    if path and _DOCUMENT_TITLE.search(title_key(path[0])):
+        path = path[1:]
     for title in reversed(path):
         key = title_key(title)
         found = {t.name for t in vocab.topics if any(p.search(key) for p in t.sections)}
@@ -354,7 +416,7 @@ def _section_topics(path: tuple[str, ...], vocab: Vocabulary) -> set[str]:
 
 
 def _term_topics(text: _Text, vocab: Vocabulary) -> set[str]:
-    return {t.name for t in vocab.topics if t.terms and text.find(t.terms)}
+    return {name for name, hits in text.find_all(vocab).items() if hits}
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -381,6 +443,15 @@ def _numbers(text: str, ctx: _Context) -> Counter[str]:
     return found
 
 
+def _antonym_flip(ctx: _Context) -> tuple[str, str] | None:
+    old, new = set(ctx.deleted.stems), set(ctx.inserted.stems)
+    for a, b in ctx.vocab.antonyms:
+        for x, y in ((a, b), (b, a)):
+            if x in old and y in new and x not in new and y not in old:
+                return x, y
+    return None
+
+
 def _modal_classes(text: _Text, ctx: _Context) -> set[str]:
     out = set()
     if text.find(ctx.lex("permissive_modals")):
@@ -401,8 +472,10 @@ def _proper_nouns(text: str, ctx: _Context) -> set[str]:
     return out
 
 
-def _absent(word: str, text: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is None
+@lru_cache(maxsize=8)
+def _names_in(text: str) -> frozenset[str]:
+    """Every capitalised word of a document, to tell a newly named party from a known one."""
+    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(text))
 
 
 def _strip_contacts(text: str) -> tuple[str, set[str]]:
@@ -447,7 +520,7 @@ def _is_typo(ctx: _Context) -> bool:
             if len(c.parts) == 1
         }
     )
-    all_terms = [c for t in ctx.vocab.topics for c in t.terms]
+    terms = tuple(c for t in ctx.vocab.topics for c in t.terms if len(c.parts) == 1)
     for a, b in zip(old, new, strict=True):
         la, lb = a.lower(), b.lower()
         if la == lb:
@@ -462,8 +535,10 @@ def _is_typo(ctx: _Context) -> bool:
             distance = min(distance, 1)  # a transposition: "teh" -> "the"
         if longest < 4 or distance > (1 if longest <= 5 else 2):
             return False
+        # "sell" -> "tell" must not pass as a typo: a short key term counts only when the edit
+        # is a single character in a long word ("deleted" -> "delted").
         for word in (la, lb):
-            if _find([stem(word)], [word], tuple(c for c in all_terms if len(c.parts) == 1)):
+            if _Index([stem(word)], [word]).find(terms) and (longest < 6 or distance > 1):
                 return False
     return True
 
@@ -495,7 +570,7 @@ def _judge_section(ctx: _Context) -> list[Reason]:
     added = ch.kind == "added"
     text = ch.inserted if added else ch.deleted
     body = text.split("\n", 1)[1] if "\n" in text else ""
-    body_text = _Text.of(body, ctx.vocab)
+    body_text = _Text.of(_clip(body), ctx.vocab)
     topics = ctx.section_topics | _term_topics(body_text, ctx.vocab)
     verb = "added" if added else "removed"
     title = ch.section[-1] if ch.section else "the preamble"
@@ -583,6 +658,19 @@ def _triggers(ctx: _Context) -> list[Reason]:
             )
         )
 
+    flipped = _antonym_flip(ctx)
+    if flipped:
+        contact_only = ctx.section_topics == {"contact"} and not ctx.changed_topics
+        out.append(
+            _reason(
+                ctx,
+                "polarity_flip",
+                "minor" if contact_only else "material",
+                ctx.best_topic(),
+                f"'{flipped[0]}' became its opposite '{flipped[1]}', which reverses the statement.",
+            )
+        )
+
     old_numbers, new_numbers = _numbers(ch.deleted, ctx), _numbers(ch.inserted, ctx)
     if old_numbers != new_numbers:
         window_old = ctx.old_md[max(0, ch.old_start - 24) : ch.old_start + len(ch.deleted) + 40]
@@ -648,8 +736,8 @@ def _triggers(ctx: _Context) -> list[Reason]:
         or ctx.new_sent.find(ctx.lex("sharing_cues"))
     )
     if sharing:
-        added = {w for w in _proper_nouns(ch.inserted, ctx) if _absent(w, ctx.old_md)}
-        removed = {w for w in _proper_nouns(ch.deleted, ctx) if _absent(w, ctx.new_md)}
+        added = _proper_nouns(ch.inserted, ctx) - _names_in(ctx.old_md)
+        removed = _proper_nouns(ch.deleted, ctx) - _names_in(ctx.new_md)
         topic = ctx.best_topic({"data_sharing"} & (ctx.section_topics | ctx.sentence_topics))
         if added:
             out.append(
@@ -707,8 +795,9 @@ def _triggers(ctx: _Context) -> list[Reason]:
     for topic in ctx.vocab.topics:
         if not topic.material or not topic.terms:
             continue
-        gained = ctx.inserted.find(topic.terms) - ctx.old_sent.find(topic.terms)
-        lost = ctx.deleted.find(topic.terms) - ctx.new_sent.find(topic.terms)
+        name, v = topic.name, ctx.vocab
+        gained = ctx.inserted.find_all(v)[name] - ctx.old_sent.find_all(v)[name]
+        lost = ctx.deleted.find_all(v)[name] - ctx.new_sent.find_all(v)[name]
         if gained:
             out.append(
                 _reason(
@@ -768,28 +857,59 @@ def _triggers(ctx: _Context) -> list[Reason]:
     return out
 
 
-def _judge_modified(ctx: _Context) -> list[Reason]:
+def _covered(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside one match of `pattern` (an address, a phone...)."""
+    lo, hi = max(0, start - 120), min(len(text), end + 120)
+    return any(m.start() <= start and end <= m.end() for m in pattern.finditer(text, lo, hi))
+
+
+def _contact_kind(ctx: _Context) -> str | None:
+    """ "link" or "contact" when the edit sits wholly inside a URL, e-mail address or phone."""
     ch = ctx.change
     old_rest, old_kinds = _strip_contacts(ch.deleted)
     new_rest, new_kinds = _strip_contacts(ch.inserted)
     if (old_kinds or new_kinds) and old_rest == new_rest:
-        if (old_kinds | new_kinds) == {"link"}:
-            return [
-                _reason(
-                    ctx,
-                    "link_changed",
-                    "minor",
-                    ctx.best_topic(),
-                    f"A link changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
-                )
-            ]
+        return "link" if (old_kinds | new_kinds) == {"link"} else "contact"
+    for kind, pattern in (("link", _URL), ("contact", _EMAIL), ("contact", _PHONE)):
+        old_in = not ch.deleted or _covered(
+            pattern, ctx.old_md, ch.old_start, ch.old_start + len(ch.deleted)
+        )
+        new_in = not ch.inserted or _covered(
+            pattern, ctx.new_md, ch.new_start, ch.new_start + len(ch.inserted)
+        )
+        if old_in and new_in:
+            return kind
+    return None
+
+
+def _single_swap(ctx: _Context) -> bool:
+    """One substantive word replaced by another, e.g. "country level" -> "city level"."""
+    old, new = ctx.deleted.content(), ctx.inserted.content()
+    return len(old) == 1 and len(new) == 1 and old != new
+
+
+def _judge_modified(ctx: _Context) -> list[Reason]:
+    ch = ctx.change
+    was, now = _q(ch.deleted), _q(ch.inserted)
+    contact = _contact_kind(ctx)
+    if contact == "link":
+        return [
+            _reason(
+                ctx,
+                "link_changed",
+                "minor",
+                ctx.best_topic(ctx.section_topics),
+                f"A link changed from '{was}' to '{now}'.",
+            )
+        ]
+    if contact:
         return [
             _reason(
                 ctx,
                 "contact_details",
                 "minor",
                 "contact",
-                f"Contact details changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
+                f"Contact details changed from '{was}' to '{now}'.",
             )
         ]
     if _is_typo(ctx):
@@ -798,18 +918,18 @@ def _judge_modified(ctx: _Context) -> list[Reason]:
                 ctx,
                 "typo",
                 "cosmetic",
-                ctx.best_topic(),
-                f"A spelling or capitalisation fix: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+                ctx.best_topic(ctx.section_topics),
+                f"A spelling or capitalisation fix: '{was}' became '{now}'.",
             )
         ]
+    names_changed = _proper_nouns(ch.deleted, ctx) != _proper_nouns(ch.inserted, ctx)
     if (
         ctx.section_topics == {"contact"}
         and not ctx.changed_topics
         and (
             _ADDRESS.search(ch.deleted + ch.inserted)
-            or _numbers(ch.deleted, ctx)
-            or _numbers(ch.inserted, ctx)
-            or _proper_nouns(ch.deleted + " " + ch.inserted, ctx)
+            or names_changed
+            or _numbers(ch.deleted, ctx) != _numbers(ch.inserted, ctx)
         )
     ):
         return [
@@ -818,20 +938,45 @@ def _judge_modified(ctx: _Context) -> list[Reason]:
                 "contact_details",
                 "minor",
                 "contact",
-                f"Contact details changed from '{_q(ch.deleted)}' to '{_q(ch.inserted)}'.",
+                f"Contact details changed from '{was}' to '{now}'.",
             )
         ]
     found = _triggers(ctx)
     if found:
         return found
-    if _proper_nouns(ch.deleted, ctx) != _proper_nouns(ch.inserted, ctx):
+    topics = ctx.section_topics | ctx.old_section_topics | ctx.sentence_topics
+    weighty = [t for t in ctx.vocab.topics if t.name in topics and t.names_material]
+    if names_changed and weighty:
+        # A different court, country or company under these topics changes the substance.
+        return [
+            _reason(
+                ctx,
+                "named_party_changed",
+                "material",
+                weighty[0].name,
+                f"A named party or place changed where the policy sets "
+                f"{weighty[0].label}: '{was}' became '{now}'.",
+            )
+        ]
+    if names_changed:
         return [
             _reason(
                 ctx,
                 "names",
                 "minor",
-                ctx.best_topic(),
-                f"A name changed: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+                ctx.best_topic(ctx.section_topics),
+                f"A name changed: '{was}' became '{now}'.",
+            )
+        ]
+    if _single_swap(ctx) and ctx.is_material_topic(ctx.section_topics):
+        return [
+            _reason(
+                ctx,
+                "term_replaced",
+                "material",
+                ctx.best_topic(ctx.section_topics),
+                f"One substantive word was swapped for another ('{was}' became '{now}') "
+                "in a clause about a material topic.",
             )
         ]
     return [
@@ -840,13 +985,13 @@ def _judge_modified(ctx: _Context) -> list[Reason]:
             "wording",
             "minor",
             ctx.best_topic(ctx.section_topics),
-            f"Rewording with the same obligations: '{_q(ch.deleted)}' became '{_q(ch.inserted)}'.",
+            f"Rewording with the same obligations: '{was}' became '{now}'.",
         )
     ]
 
 
-def _judge(ch: Change, old_md: str, new_md: str, vocab: Vocabulary) -> list[Reason]:
-    ctx = _Context(ch, vocab, old_md, new_md)
+def _judge(ctx: _Context) -> list[Reason]:
+    ch = ctx.change
     if ch.noise is not None:
         return [_reason(ctx, ch.noise, "cosmetic", ctx.best_topic(), _NOISE_TEXT[ch.noise])]
     if ch.kind in ("added", "removed"):
@@ -891,8 +1036,11 @@ def classify(
     vocab = load_vocabulary(topics_file)
     result = diff if diff is not None else compute(old_markdown, new_markdown)
     reasons: list[Reason] = []
+    approximate = result.approximate
     for ch in result.changes:
-        reasons.extend(_judge(ch, old_markdown, new_markdown, vocab))
+        ctx = _Context(ch, vocab, old_markdown, new_markdown)
+        reasons.extend(_judge(ctx))
+        approximate = approximate or ctx.truncated
     verdict = max((r.verdict for r in reasons), key=_RANK.__getitem__, default="cosmetic")
     reasons.sort(key=lambda r: -_RANK[r.verdict])
-    return Classification(verdict, tuple(reasons), result.approximate)
+    return Classification(verdict, tuple(reasons), approximate)
