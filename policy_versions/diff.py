@@ -102,6 +102,7 @@ class SectionDiff:
     old_title: str
     new_title: str
     segments: tuple[tuple[str, str], ...]
+    heading_noise: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class SectionDiff:
             "old_title": self.old_title,
             "new_title": self.new_title,
             "segments": [list(s) for s in self.segments],
+            "heading_noise": self.heading_noise,
         }
 
     @classmethod
@@ -122,6 +124,7 @@ class SectionDiff:
             old_title=data["old_title"],
             new_title=data["new_title"],
             segments=tuple((op, text) for op, text in data["segments"]),
+            heading_noise=data.get("heading_noise"),
         )
 
 
@@ -675,6 +678,7 @@ def compute(old_md: str, new_md: str, *, timeout: float = 0.5) -> DiffResult:
         b.replay(head_ops, os_.start)
         b.replay(body_ops, os_.body_start)
         kinds = []
+        noise: str | None = None
         if i not in stable:
             kinds.append("moved")
             b.changes.append(
@@ -713,6 +717,7 @@ def compute(old_md: str, new_md: str, *, timeout: float = 0.5) -> DiffResult:
                         os_.title,
                         ns.title,
                         tuple(body_ops),
+                        noise,
                     ),
                 )
             )
@@ -898,9 +903,12 @@ def redline_html(result: DiffResult) -> str:
         kind_class = "" if sd.kind == "modified" else f" redline-{sd.kind}"
         parts.append(f'<section class="redline-section{kind_class}">')
         heading = escape(_path_label(sd.path))
-        if sd.kind == "modified" and sd.old_title != sd.new_title:
-            heading = escape(_path_label(sd.path[:-1] + (sd.old_title,)))
-            heading = f"{heading} → {escape(sd.new_title)}"
+        if sd.old_title != sd.new_title and sd.kind not in ("added", "removed"):
+            parent = escape(_SEP.join(sd.path[:-1]) + _SEP) if sd.path[:-1] else ""
+            heading = (
+                f"{parent}{_edit_html('del', sd.old_title, sd.heading_noise)} "
+                f"{_edit_html('ins', sd.new_title, sd.heading_noise)}"
+            )
         parts.append(f'<h3 class="redline-heading">{heading}</h3>')
         parts.append(_section_note(sd))
         body = _segments_html(sd.segments, _segment_noise(sd.segments))

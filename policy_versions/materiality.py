@@ -533,7 +533,9 @@ def _is_typo(ctx: _Context) -> bool:
         distance = _levenshtein(la, lb)
         if sorted(la) == sorted(lb) and longest >= 3:
             distance = min(distance, 1)  # a transposition: "teh" -> "the"
-        if longest < 4 or distance > (1 if longest <= 5 else 2):
+        # Names get one slip at most: "Widgets" -> "Gadgets" is a different company.
+        allowed = 1 if longest <= 5 or a[:1].isupper() or b[:1].isupper() else 2
+        if longest < 4 or distance > allowed:
             return False
         # "sell" -> "tell" must not pass as a typo: a short key term counts only when the edit
         # is a single character in a long word ("deleted" -> "delted").

@@ -1,0 +1,45 @@
+"""The classifier against the labelled corpus in tests/corpus (see tests/corpus/RUBRIC.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from policy_versions import diff
+from policy_versions.materiality import classify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
+from corpus import load_pairs  # noqa: E402
+
+PAIRS = load_pairs()
+
+
+def test_corpus_is_large_and_covers_every_label() -> None:
+    assert len(PAIRS) >= 80
+    labels = {p.label for p in PAIRS}
+    assert labels == {"cosmetic", "minor", "material"}
+    assert len({p.base for p in PAIRS}) >= 4
+
+
+def test_every_pair_replays_exactly() -> None:
+    for pair in PAIRS:
+        assert diff.apply(pair.old, diff.compute(pair.old, pair.new)) == pair.new, pair.id
+
+
+def test_material_recall_and_precision() -> None:
+    predicted = {p.id: classify(p.old, p.new).verdict for p in PAIRS}
+    truth = {p.id: p.label for p in PAIRS}
+    tp = sum(1 for i in truth if truth[i] == "material" and predicted[i] == "material")
+    fp = sum(1 for i in truth if truth[i] != "material" and predicted[i] == "material")
+    fn = sum(1 for i in truth if truth[i] == "material" and predicted[i] != "material")
+    recall = tp / (tp + fn)
+    precision = tp / (tp + fp)
+    misses = sorted(i for i in truth if (truth[i] == "material") != (predicted[i] == "material"))
+    assert recall >= 0.97, (recall, misses)
+    assert precision >= 0.90, (precision, misses)
+
+
+def test_no_typo_or_cosmetic_pair_is_called_material() -> None:
+    for pair in PAIRS:
+        if pair.label == "cosmetic":
+            assert classify(pair.old, pair.new).verdict != "material", pair.id
