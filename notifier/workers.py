@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
+
+from .observability import record_job
+
+log = logging.getLogger("notifier.jobs")
 
 
 class AppContextMixin:
@@ -13,9 +21,30 @@ class AppContextMixin:
         self.app = app
         super().__init__(*args, **kwargs)
 
-    def perform_job(self, *args, **kwargs):
+    def perform_job(self, job, queue, *args, **kwargs):
+        """Run the job in the app context; log one JSON line and count it for /metrics."""
+        started = time.perf_counter()
         with self.app.app_context():
-            return super().perform_job(*args, **kwargs)
+            ok = super().perform_job(job, queue, *args, **kwargs)
+        seconds = time.perf_counter() - started
+        name = job.func_name.rsplit(".", 1)[-1]
+        log.info(
+            "job",
+            extra={
+                "event": "job",
+                "job_id": job.id,
+                "job": name,
+                "queue": queue.name,
+                "job_args": [a for a in job.args if isinstance(a, int | str)],
+                "ok": bool(ok),
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )
+        try:
+            record_job(self.connection, name, seconds, bool(ok))
+        except RedisError:
+            log.warning("could not record job metrics", exc_info=True)
+        return ok
 
 
 class AppWorker(AppContextMixin, Worker):

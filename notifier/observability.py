@@ -1,0 +1,185 @@
+"""Structured logs (one JSON line per request and per job) and Prometheus metrics at /metrics."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, abort, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from pythonjsonlogger.json import JsonFormatter
+
+log = logging.getLogger("notifier.requests")
+
+REQUESTS = Counter(
+    "notifier_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"]
+)
+LATENCY = Histogram(
+    "notifier_http_request_seconds",
+    "Time to answer an HTTP request",
+    ["endpoint"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+JOB_STATS_KEY = "notifier:metrics:jobs"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (test runners swap it), like logging.lastResort."""
+
+    is_notifier_handler = True
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(fmt: str | None = None) -> None:
+    """JSON lines on stderr (LOG_FORMAT=json, the default) or plain text (LOG_FORMAT=text).
+
+    Replaces only a handler installed here before, so a host's or test runner's handlers stay.
+    """
+    fmt = (fmt or os.environ.get("LOG_FORMAT") or "json").lower()
+    handler = _StderrHandler()
+    if fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "is_notifier_handler", False)]
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we log each request ourselves
+
+
+def record_job(redis, func_name: str, seconds: float, ok: bool) -> None:
+    """Add one job run to the shared counters; forked work-horses have no metrics of their own."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hincrby(JOB_STATS_KEY, f"{func_name}|count", 1)
+    pipe.hincrbyfloat(JOB_STATS_KEY, f"{func_name}|seconds", seconds)
+    if not ok:
+        pipe.hincrby(JOB_STATS_KEY, f"{func_name}|failed", 1)
+    pipe.execute()
+
+
+class _LiveCollector:
+    """Figures read at scrape time from Redis and PostgreSQL, so every process reports the same."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self):
+        from rq import Queue
+
+        from . import db, queues
+
+        with self.app.app_context():
+            redis = queues.redis_connection()
+            depth = GaugeMetricFamily("notifier_queue_depth", "Jobs waiting", labels=["queue"])
+            for name in queues.queue_names():
+                depth.add_metric([name], Queue(name, connection=redis).count)
+            yield depth
+            runs = CounterMetricFamily("notifier_jobs", "Jobs run", labels=["job", "outcome"])
+            seconds = CounterMetricFamily("notifier_job_seconds", "Time in jobs", labels=["job"])
+            for field, value in redis.hgetall(JOB_STATS_KEY).items():
+                func, _, kind = field.decode().partition("|")
+                if kind == "count":
+                    runs.add_metric([func, "all"], float(value))
+                elif kind == "failed":
+                    runs.add_metric([func, "failed"], float(value))
+                else:
+                    seconds.add_metric([func], float(value))
+            yield runs
+            yield seconds
+            emails = GaugeMetricFamily(
+                "notifier_deliveries", "Notice deliveries by state", labels=["state"]
+            )
+            with db.connection() as conn:
+                exists = conn.execute("SELECT to_regclass('deliveries') IS NOT NULL AS ok")
+                if exists.fetchone()["ok"]:
+                    for row in conn.execute(
+                        "SELECT state, count(*) AS n FROM deliveries GROUP BY state"
+                    ):
+                        emails.add_metric([row["state"]], row["n"])
+            yield emails
+
+
+def _allowed_to_scrape() -> bool:
+    token = current_app.config.get("METRICS_TOKEN") or os.environ.get("METRICS_TOKEN")
+    if token:
+        return request.headers.get("Authorization") == f"Bearer {token}"
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+def init_app(app: Flask) -> None:
+    live = _LiveCollector(app)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.request_started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+    @app.after_request
+    def log_request(response):
+        started = g.pop("request_started", None)
+        if started is None:
+            return response
+        seconds = time.perf_counter() - started
+        endpoint = request.endpoint or "unmatched"
+        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        LATENCY.labels(endpoint).observe(seconds)
+        response.headers.setdefault("X-Request-Id", g.request_id)
+        log.info(
+            "request",
+            extra={
+                "event": "request",
+                "request_id": g.request_id,
+                "method": request.method,
+                "path": request.path,
+                "endpoint": endpoint,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+                "remote_addr": request.remote_addr,
+            },
+        )
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        """Prometheus text format: from loopback, or with `Authorization: Bearer METRICS_TOKEN`."""
+        if not _allowed_to_scrape():
+            abort(403, "Metrics are served to loopback addresses or with the METRICS_TOKEN.")
+        registry = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.MultiProcessCollector(registry)  # gunicorn: every worker's counters
+        else:
+            registry.register(REQUESTS)
+            registry.register(LATENCY)
+        registry.register(live)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,58 @@
+"""Structured request/job logs and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from rq import Queue
+
+from notifier.observability import configure_logging
+from notifier.workers import AppSimpleWorker
+
+
+def test_each_request_is_one_structured_log_line(client, caplog):
+    caplog.set_level(logging.INFO, logger="notifier.requests")
+    response = client.get("/healthz", headers={"X-Request-Id": "req-42"})
+    assert response.headers["X-Request-Id"] == "req-42"
+    records = [r for r in caplog.records if getattr(r, "event", None) == "request"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record.method, record.path, record.status, record.request_id) == (
+        "GET",
+        "/healthz",
+        200,
+        "req-42",
+    )
+    configure_logging("json")
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "is_notifier_handler", False)]
+    assert len(ours) == 1
+    line = ours[0].format(record)
+    data = json.loads(line)
+    assert data["event"] == "request" and data["endpoint"] == "public.healthz"
+    assert data["level"] == "INFO" and data["duration_ms"] >= 0
+
+
+def test_metrics_count_requests_queues_and_jobs(app, client):
+    client.get("/healthz")
+    from notifier import queues
+
+    with app.app_context():
+        Queue("default", connection=queues.redis_connection()).enqueue("time.sleep", 0)
+        AppSimpleWorker(["default"], connection=queues.redis_connection(), app=app).work(burst=True)
+        Queue("email", connection=queues.redis_connection()).enqueue("time.sleep", 0)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'notifier_http_requests_total{endpoint="public.healthz",method="GET",status="200"}' in text
+    )
+    assert 'notifier_queue_depth{queue="email"} 1.0' in text
+    assert 'notifier_jobs_total{job="sleep",outcome="all"} 1.0' in text
+
+
+def test_metrics_are_refused_to_other_addresses_without_the_token(client, monkeypatch):
+    outside = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/metrics", environ_base=outside).status_code == 403
+    monkeypatch.setenv("METRICS_TOKEN", "s3cret")
+    assert client.get("/metrics", environ_base=outside).status_code == 403
+    ok = client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
