@@ -177,6 +177,14 @@ class Vocabulary:
     synonyms: dict[tuple[str, ...], tuple[str, ...]]
     antonyms: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def synonym_starts(self) -> frozenset[str]:
+        cached = self.__dict__.get("_starts")
+        if cached is None:
+            cached = frozenset(key[0] for key in self.synonyms)
+            object.__setattr__(self, "_starts", cached)
+        return cached
+
     def topic(self, name: str) -> Topic | None:
         return next((t for t in self.topics if t.name == name), None)
 
@@ -294,9 +302,10 @@ class _Text:
         stems = [stem(w) for w in words]
         out_words: list[str] = []
         out_stems: list[str] = []
+        starts = vocab.synonym_starts
         i = 0
         while i < len(stems):
-            for k in (4, 3, 2, 1):
+            for k in (4, 3, 2, 1) if stems[i] in starts else ():
                 canonical = vocab.synonyms.get(tuple(stems[i : i + k]))
                 if canonical is not None and i + k <= len(stems):
                     out_stems.extend(canonical)
@@ -571,12 +580,13 @@ def _judge_section(ctx: _Context) -> list[Reason]:
     ch = ctx.change
     added = ch.kind == "added"
     text = ch.inserted if added else ch.deleted
-    body = text.split("\n", 1)[1] if "\n" in text else ""
-    body_text = _Text.of(_clip(body), ctx.vocab)
+    # The heading line is part of the text; without a body beyond it the section says nothing.
+    has_body = "\n" in text.strip()
+    body_text = ctx.inserted if added else ctx.deleted
     topics = ctx.section_topics | _term_topics(body_text, ctx.vocab)
     verb = "added" if added else "removed"
     title = ch.section[-1] if ch.section else "the preamble"
-    if len(body_text.content()) >= 3 and ctx.is_material_topic(topics):
+    if has_body and len(body_text.content()) >= 3 and ctx.is_material_topic(topics):
         topic = ctx.best_topic(ctx.section_topics, topics)
         label = ctx.vocab.topic(topic).label if ctx.vocab.topic(topic) else topic  # type: ignore[union-attr]
         return [
@@ -698,7 +708,11 @@ def _triggers(ctx: _Context) -> list[Reason]:
         )
 
     old_modals, new_modals = _modal_classes(ctx.deleted, ctx), _modal_classes(ctx.inserted, ctx)
-    if old_modals != new_modals and (old_modals or new_modals):
+    # A modal on one side only counts when it is (nearly) the whole edit: "we share" -> "we may
+    # share"; a rewritten sentence that happens to gain "you can" is not a weaker promise.
+    one_sided = not old_modals or not new_modals
+    small_edit = len(ctx.deleted.content()) + len(ctx.inserted.content()) <= 3
+    if old_modals != new_modals and (old_modals or new_modals) and (small_edit or not one_sided):
         stronger = (
             "obligatory" in new_modals - old_modals or "permissive" in old_modals - new_modals
         )
@@ -970,7 +984,8 @@ def _judge_modified(ctx: _Context) -> list[Reason]:
                 f"A name changed: '{was}' became '{now}'.",
             )
         ]
-    if _single_swap(ctx) and ctx.is_material_topic(ctx.section_topics):
+    contact_words = "contact" in ctx.sentence_topics or "contact" in ctx.changed_topics
+    if _single_swap(ctx) and ctx.is_material_topic(ctx.section_topics) and not contact_words:
         return [
             _reason(
                 ctx,
