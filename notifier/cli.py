@@ -56,4 +56,4 @@ def init_app(app: Flask) -> None:
         from . import demodata
 
         with db.connection() as conn:
-            click.echo(demodata.load(conn))
+            click.echo(demodata.load(conn, zone=current_app.config["DISPLAY_TIMEZONE"]))

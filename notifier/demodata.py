@@ -6,6 +6,7 @@ import csv
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from psycopg import Connection
 
@@ -25,8 +26,11 @@ def _fill(text: str, effective_at: datetime, published_at: datetime) -> str:
     )
 
 
-def load(conn: Connection, now: datetime | None = None) -> str:
-    """Create what is missing and leave the rest: running it twice changes nothing."""
+def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Paris") -> str:
+    """Create what is missing and leave the rest: running it twice changes nothing.
+
+    Effective dates fall at midnight in `zone`, as a legal team would set them.
+    """
     now = now or datetime.now(UTC)
     created: list[str] = []
     if (
@@ -39,12 +43,11 @@ def load(conn: Connection, now: datetime | None = None) -> str:
         created.append("admin")
 
     manifest = tomllib.loads((DEMO / "manifest.toml").read_text())
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now.astimezone(ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
     for spec in manifest["policies"]:
         policy = store.find_policy(conn, spec["slug"]) or store.create_policy(
             conn, spec["slug"], spec["title"]
         )
-        previous = None
         for seq, vspec in enumerate(spec["versions"], 1):
             effective_at = today + timedelta(days=vspec["effective_days"])
             # Past versions were published a month before they took effect; upcoming ones now.
@@ -54,7 +57,9 @@ def load(conn: Connection, now: datetime | None = None) -> str:
                 draft = store.create_draft(
                     conn, policy.id, body, created_by=None, max_bytes=MAX_BYTES
                 )
-                verdict = draft.suggested_verdict or ("material" if previous is None else "minor")
+                draft = store.classify_draft(conn, draft)
+                # The demo takes the classifier's word; a first version changes everything.
+                verdict = draft.suggested_verdict or "material"
                 with conn.transaction():
                     store.publish(
                         conn,
@@ -67,7 +72,6 @@ def load(conn: Connection, now: datetime | None = None) -> str:
                         now=published_at,
                     )
                 created.append(f"{spec['slug']} v{seq}")
-            previous = seq
 
     with open(DEMO / "users.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

@@ -32,7 +32,7 @@ def main() -> None:
         from . import db
 
         with db.connection() as conn:
-            print(demodata.load(conn), flush=True)
+            print(demodata.load(conn, zone=config["DISPLAY_TIMEZONE"]), flush=True)
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
