@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .diff import redline
 from .errors import Conflict, NotFound, NotifierError, PayloadTooLarge, ValidationError
 from .markdown import canonical, content_hash, render
+from .materiality import classify
 from .models import Policy, Version
 from .store import in_force, publish, upcoming
 
@@ -16,9 +18,11 @@ __all__ = [
     "ValidationError",
     "Version",
     "canonical",
+    "classify",
     "content_hash",
     "in_force",
     "publish",
+    "redline",
     "render",
     "upcoming",
 ]
