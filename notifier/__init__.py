@@ -27,4 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     for bp in (admin.bp, public.bp, api.bp):
         app.register_blueprint(bp)
+    from . import evidence_cli
+    from .views import accept, users_api
+
+    for bp in (accept.bp, users_api.bp):
+        app.register_blueprint(bp)
+    evidence_cli.init_app(app)
     return app

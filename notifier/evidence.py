@@ -1,0 +1,279 @@
+"""Tamper-evident acceptance evidence: hash-chained appends, verification, exports.
+
+Each row's `row_hash` is SHA-256 over a canonical JSON of its pseudonymous fields and
+`prev_hash`, the previous row's hash in the same chain. Personal context (IP, user agent,
+email) is kept in `acceptance_context` and covered only through `context_sha256`, a salted
+digest: erasing the context leaves the chain intact and the digest unlinkable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from psycopg import Connection
+
+GENESIS = "0" * 64
+# Appends for users in different chains run in parallel. Stored in each row, so changing this
+# later never breaks verification of old rows.
+CHAINS = 16
+CHAINED_FIELDS = (
+    "id",
+    "chain",
+    "prev_hash",
+    "subject_key",
+    "user_id",
+    "version_id",
+    "content_sha256",
+    "decision",
+    "method",
+    "recorded_at",
+    "locale",
+    "prompt_sha256",
+    "delivery_id",
+    "api_key_id",
+    "context_sha256",
+)
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(row: dict) -> bytes:
+    """The exact bytes hashed for a row; documented in docs/acceptance.md."""
+    data = {name: row.get(name) for name in CHAINED_FIELDS if name != "prompt_sha256"}
+    data["recorded_at"] = _utc(row["recorded_at"])
+    data["prompt_sha256"] = hashlib.sha256(row["prompt_text"].encode()).hexdigest()
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def row_hash(row: dict) -> str:
+    return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None) -> str:
+    return hashlib.sha256(
+        json.dumps([salt, ip, user_agent, email], separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def _lock_head(conn: Connection, chain: int) -> dict:
+    """Lock the chain's head; the id and the time are taken only once the lock is held."""
+    query = """
+        WITH head AS (
+            SELECT last_hash
+              FROM evidence_chain_head
+             WHERE chain = %(chain)s
+               FOR UPDATE
+        )
+        SELECT head.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
+          FROM head
+    """
+    head = conn.execute(query, {"chain": chain}).fetchone()
+    if head is None:
+        conn.execute(
+            """
+            INSERT INTO evidence_chain_head (chain, last_id, last_hash)
+            VALUES (%(chain)s, 0, %(genesis)s)
+            ON CONFLICT (chain) DO NOTHING
+        """,
+            {"chain": chain, "genesis": GENESIS},
+        )
+        head = conn.execute(query, {"chain": chain}).fetchone()
+    return head
+
+
+def append(conn: Connection, fields: dict, context: dict) -> dict | None:
+    """Append one decision inside the caller's transaction; None if it already exists.
+
+    `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
+    prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
+    """
+    chain = fields["user_id"] % CHAINS
+    head = _lock_head(conn, chain)
+    salt = secrets.token_hex(16)
+    row = {
+        **fields,
+        "id": head["id"],
+        "chain": chain,
+        "prev_hash": head["last_hash"],
+        "recorded_at": head["now"],
+        "context_sha256": context_digest(
+            salt, context.get("ip"), context.get("user_agent") or "", context.get("email")
+        ),
+    }
+    row["row_hash"] = row_hash(row)
+    return conn.execute(
+        """
+        WITH a AS (
+            INSERT INTO acceptances
+                   (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
+                    recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
+                    prev_hash, row_hash)
+            VALUES (%(id)s, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
+                    %(content_sha256)s, %(decision)s, %(method)s, %(recorded_at)s, %(locale)s,
+                    %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
+                    %(prev_hash)s, %(row_hash)s)
+            ON CONFLICT (user_id, version_id, decision) DO NOTHING
+            RETURNING *
+        ), c AS (
+            INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
+            SELECT a.id, %(salt)s, %(ip)s, %(user_agent)s, %(email)s
+              FROM a
+        ), h AS (
+            UPDATE evidence_chain_head
+               SET last_id = a.id, last_hash = a.row_hash
+              FROM a
+             WHERE evidence_chain_head.chain = a.chain
+        )
+        SELECT * FROM a
+    """,
+        {
+            **row,
+            "salt": salt,
+            "ip": context.get("ip"),
+            "user_agent": context.get("user_agent") or "",
+            "email": context.get("email"),
+        },
+    ).fetchone()
+
+
+@dataclass
+class Verification:
+    rows: int
+    chains: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(conn: Connection) -> Verification:
+    """Recompute every chain, in id order, and name the first row that does not match."""
+    last: dict[int, tuple[int, str]] = {}
+    count = 0
+    with conn.transaction(), conn.cursor(name="evidence_verify") as cur:
+        cur.itersize = 2000
+        cur.execute("""
+            SELECT a.*, c.acceptance_id AS context_id, c.salt, host(c.ip) AS ip, c.user_agent,
+                   c.email, u.erased_at
+              FROM acceptances a
+              JOIN users u ON u.id = a.user_id
+         LEFT JOIN acceptance_context c ON c.acceptance_id = a.id
+          ORDER BY a.id
+        """)
+        for row in cur:
+            count += 1
+            prev_id, prev = last.get(row["chain"], (0, GENESIS))
+            if row["prev_hash"] != prev:
+                return Verification(
+                    count,
+                    len(last),
+                    row["id"],
+                    f"row {row['id']}: prev_hash does not match the row_hash of "
+                    f"{'the chain start' if prev_id == 0 else f'row {prev_id}'} "
+                    f"in chain {row['chain']} (a row was removed, inserted or reordered)",
+                )
+            if row_hash(row) != row["row_hash"]:
+                return Verification(
+                    count,
+                    len(last),
+                    row["id"],
+                    f"row {row['id']}: row_hash does not match its content (the row was altered)",
+                )
+            if row["context_id"] is None and row["erased_at"] is None:
+                return Verification(
+                    count, len(last), row["id"], f"row {row['id']}: its context is missing"
+                )
+            if row["context_id"] is not None and row["context_sha256"] != context_digest(
+                row["salt"], row["ip"], row["user_agent"], row["email"]
+            ):
+                return Verification(
+                    count,
+                    len(last),
+                    row["id"],
+                    f"row {row['id']}: IP, user agent or email differ from what was recorded",
+                )
+            last[row["chain"]] = (row["id"], row["row_hash"])
+        heads = conn.execute("SELECT * FROM evidence_chain_head ORDER BY chain").fetchall()
+    for head in heads:
+        if head["last_id"] == 0 and head["chain"] not in last:
+            continue
+        tail_id, tail_hash = last.get(head["chain"], (0, GENESIS))
+        if (head["last_id"], head["last_hash"]) != (tail_id, tail_hash):
+            return Verification(
+                count,
+                len(last),
+                head["last_id"] or None,
+                f"chain {head['chain']}: the head points at row {head['last_id']} but the last "
+                f"row is {tail_id or 'none'} (rows after {tail_id or 'the start'} were removed)",
+            )
+    missing = set(last) - {h["chain"] for h in heads}
+    if missing:
+        chain = min(missing)
+        return Verification(
+            count, len(last), last[chain][0], f"chain {chain}: its head row is missing"
+        )
+    return Verification(count, len(last))
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "recorded_at",
+    "decision",
+    "method",
+    "external_id",
+    "subject_key",
+    "policy",
+    "version",
+    "content_sha256",
+    "locale",
+    "ip",
+    "user_agent",
+    "email",
+    "prompt_text",
+    "delivery_id",
+    "chain",
+    "prev_hash",
+    "row_hash",
+)
+
+
+def rows_for(
+    conn: Connection, *, version_id: int | None = None, user_id: int | None = None
+) -> Iterator[dict]:
+    """Evidence rows with their context, streamed (a server-side cursor) in id order."""
+    with conn.transaction(), conn.cursor(name="evidence_export") as cur:
+        cur.itersize = 2000
+        cur.execute(
+            """
+            SELECT a.id, a.recorded_at, a.decision, a.method,
+                   CASE WHEN u.erased_at IS NULL THEN u.external_id END AS external_id,
+                   a.subject_key, p.slug AS policy, v.seq AS version, a.content_sha256, a.locale,
+                   host(c.ip) AS ip, c.user_agent, c.email, a.prompt_text, a.delivery_id,
+                   a.chain, a.prev_hash, a.row_hash
+              FROM acceptances a
+              JOIN users u ON u.id = a.user_id
+              JOIN policy_versions v ON v.id = a.version_id
+              JOIN policies p ON p.id = v.policy_id
+         LEFT JOIN acceptance_context c ON c.acceptance_id = a.id
+             WHERE (%(version_id)s::bigint IS NULL OR a.version_id = %(version_id)s)
+               AND (%(user_id)s::bigint IS NULL OR a.user_id = %(user_id)s)
+          ORDER BY a.id
+        """,
+            {"version_id": version_id, "user_id": user_id},
+        )
+        yield from cur
+
+
+def row_json(row: dict) -> dict:
+    data = {name: row.get(name) for name in EXPORT_COLUMNS}
+    data["recorded_at"] = _utc(row["recorded_at"])
+    return data

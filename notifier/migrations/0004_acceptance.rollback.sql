@@ -1,0 +1,10 @@
+DROP TABLE host_webhook_events;
+DROP TABLE evidence_chain_head;
+DROP FUNCTION evidence_chain_head_guard();
+DROP TABLE acceptance_context;
+DROP FUNCTION acceptance_context_guard();
+DROP TABLE acceptances;
+DROP FUNCTION acceptances_append_only();
+DROP TABLE version_grace;
+DROP TABLE api_key_settings;
+ALTER TABLE users DROP COLUMN erased_at, DROP COLUMN api_key_id, DROP COLUMN tags;

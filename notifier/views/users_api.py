@@ -1,0 +1,191 @@
+"""Host-facing JSON API for the audience and acceptance: users, pending prompts, decisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from .. import acceptances, audience, audit, db, gdpr, hostkeys, hostwebhooks, imports
+from ..errors import PayloadTooLarge, ValidationError
+from ..security import csrf
+from .api import json_body
+
+bp = Blueprint("users_api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # bearer-key auth, never cookies
+
+MAX_BULK_USERS = 10_000
+MAX_BULK_BYTES = 10 * 1024 * 1024
+
+
+@bp.before_request
+def require_api_key() -> None:
+    if request.endpoint == "users_api.noop":
+        return
+    with db.connection() as conn:
+        g.api_key = hostkeys.authenticate(conn)
+
+
+def scope() -> int | None:
+    return audience.scope_of(g.api_key)
+
+
+@bp.get("/noop")
+def noop():
+    """No database, no auth: the baseline for `make bench-pending`."""
+    return jsonify({"ok": True})
+
+
+@bp.get("/users/<external_id>/pending")
+def pending(external_id: str):
+    with db.connection() as conn:
+        body = acceptances.pending(conn, external_id, scope(), datetime.now(UTC))
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/users/<external_id>")
+def user_show(external_id: str):
+    with db.connection() as conn:
+        return jsonify(audience.user_json(audience.get_user(conn, external_id, scope())))
+
+
+@bp.put("/users/<external_id>")
+def user_put(external_id: str):
+    data = json_body()
+    user = audience.parse_user({k: v for k, v in data.items() if k != "external_id"}, external_id)
+    with db.connection() as conn, conn.transaction():
+        row, created = audience.upsert_user(conn, user, scope())
+    return jsonify(audience.user_json(row)), 201 if created else 200
+
+
+@bp.delete("/users/<external_id>")
+def user_delete(external_id: str):
+    with db.connection() as conn, conn.transaction():
+        user = audience.get_user(conn, external_id, scope())
+        result = gdpr.erase(conn, user)
+    return jsonify(result)
+
+
+@bp.get("/users/<external_id>/export")
+def user_export(external_id: str):
+    with db.connection() as conn:
+        user = audience.get_user(conn, external_id, scope())
+        data = gdpr.export(conn, user)
+    return current_app.response_class(
+        json.dumps(data, default=str, indent=2), mimetype="application/json"
+    )
+
+
+@bp.post("/users/bulk")
+def users_bulk():
+    """Up to 10,000 users; all-or-nothing unless {"partial": true}. Errors name the row."""
+    if (request.content_length or 0) > MAX_BULK_BYTES:
+        raise PayloadTooLarge(f"The body is larger than {MAX_BULK_BYTES:,} bytes.")
+    if not request.is_json:
+        raise ValidationError("Send a JSON object with 'Content-Type: application/json'.")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("users"), list):
+        raise ValidationError(
+            'Send {"users": [...]} with up to 10,000 users.', fields={"users": "a list"}
+        )
+    items = data["users"]
+    if len(items) > MAX_BULK_USERS:
+        raise PayloadTooLarge(
+            f"{len(items):,} users in one call; the limit is {MAX_BULK_USERS:,}. Split the list.",
+            fields={"users": f"at most {MAX_BULK_USERS:,} items"},
+        )
+    partial = data.get("partial") is True
+    with db.connection() as conn:
+        report = imports.load(
+            conn, imports.json_rows(items), scope=scope(), all_or_nothing=not partial
+        )
+        if report.written:
+            with conn.transaction():
+                audit.record(
+                    conn, "users.bulk", None, created=report.created, updated=report.updated
+                )
+    status = 200 if report.written else 422
+    body = report.as_json()
+    if not report.written:
+        body |= {"error": "validation_failed", "message": report.summary, "fields": {}}
+    return jsonify(body), status
+
+
+def _decision_body() -> dict:
+    data = json_body()
+    for name in ("user_agent", "prompt_text", "locale"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
+    if data.get("delivery_id") is not None and not isinstance(data["delivery_id"], int):
+        raise ValidationError("delivery_id must be an integer.", fields={"delivery_id": "integer"})
+    return data
+
+
+def _decide(external_id: str, decision: str):
+    data = _decision_body()
+    if "decision" in data:
+        if data["decision"] not in ("accepted", "declined"):
+            raise ValidationError(
+                "decision must be 'accepted' or 'declined'.",
+                fields={"decision": "accepted or declined"},
+            )
+        decision = data["decision"]
+    ip = acceptances.normalise_ip(data.get("ip"))
+    now = datetime.now(UTC)
+    with db.connection() as conn, conn.transaction():
+        user = audience.get_user(conn, external_id, scope())
+        version = acceptances.find_version(conn, data)
+        row, created, events = acceptances.record(
+            conn,
+            user,
+            version,
+            decision=decision,
+            method="api",
+            now=now,
+            ip=ip,
+            user_agent=data.get("user_agent") or "",
+            locale=data.get("locale"),
+            prompt_text=data.get("prompt_text"),
+            delivery_id=data.get("delivery_id"),
+            api_key_id=g.api_key["id"],
+        )
+    hostwebhooks.enqueue(events)
+    return jsonify(acceptances.acceptance_json(row, version)), 201 if created else 200
+
+
+@bp.post("/users/<external_id>/acceptances")
+def acceptance_create(external_id: str):
+    return _decide(external_id, "accepted")
+
+
+@bp.post("/users/<external_id>/declines")
+def decline_create(external_id: str):
+    return _decide(external_id, "declined")
+
+
+@bp.get("/users/<external_id>/acceptances")
+def acceptance_list(external_id: str):
+    with db.connection() as conn:
+        user = audience.get_user(conn, external_id, scope())
+        rows = acceptances.list_for_user(conn, user["id"])
+    return jsonify(
+        {"external_id": external_id, "acceptances": [acceptances.acceptance_json(r) for r in rows]}
+    )
+
+
+@bp.post("/users/<external_id>/activity")
+def activity(external_id: str):
+    now = datetime.now(UTC)
+    with db.connection() as conn, conn.transaction():
+        user = audience.get_user(conn, external_id, scope())
+        result = acceptances.record_activity(conn, user, now)
+    hostwebhooks.enqueue(result["events"])
+    return jsonify(
+        {
+            "implied": [acceptances.acceptance_json(r) for r in result["implied"]],
+            "not_implied": result["refused"],
+        }
+    )
