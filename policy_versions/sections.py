@@ -1,9 +1,12 @@
-"""Split a Markdown policy into heading-delimited sections that tile the text exactly."""
+"""Split a Markdown policy into sections that tile the text, and match sections across versions."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
+
+from policy_versions.wordiff import WORDS, Budget
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -140,3 +143,112 @@ def split_sections(text: str) -> list[Section]:
         path = tuple(t for _, t in stack)
         sections.append(Section(path, level, title, start, body_start, end))
     return sections
+
+
+# --- matching sections across versions -----------------------------------------------------
+
+# Fuzzy section matching compares every unmatched old section with every unmatched new one;
+# past this many pairs (two unrelated 1 MB texts) it is skipped and the result marked approximate.
+_MAX_SECTION_PAIRS = 20_000
+_SECTION_SIMILARITY = 0.5
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in WORDS.findall(text))
+
+
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _unique_index(items: list[int], key: dict[int, str]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    dup: set[str] = set()
+    for i in items:
+        k = key[i]
+        if k in seen:
+            dup.add(k)
+        seen[k] = i
+    return {k: i for k, i in seen.items() if k not in dup}
+
+
+def match_sections(
+    old: str, new: str, olds: list[Section], news: list[Section], budget: Budget
+) -> dict[int, int]:
+    """new index -> old index. Same text first, then same title, then similar content."""
+    matched: dict[int, int] = {0: 0}  # the preambles always correspond
+    free_old = list(range(1, len(olds)))
+    free_new = list(range(1, len(news)))
+
+    def take(keys_old: dict[int, str], keys_new: dict[int, str]) -> None:
+        nonlocal free_old, free_new
+        by_old = _unique_index(free_old, keys_old)
+        by_new = _unique_index(free_new, keys_new)
+        for k, j in by_new.items():
+            i = by_old.get(k)
+            if i is not None and k:
+                matched[j] = i
+        used_old = set(matched.values())
+        free_old = [i for i in free_old if i not in used_old]
+        free_new = [j for j in free_new if j not in matched]
+
+    text_old = {i: old[olds[i].start : olds[i].end] for i in free_old}
+    text_new = {j: new[news[j].start : news[j].end] for j in free_new}
+    take(text_old, text_new)
+    path_old = {i: " / ".join(title_key(t) for t in olds[i].path) for i in free_old}
+    path_new = {j: " / ".join(title_key(t) for t in news[j].path) for j in free_new}
+    take(path_old, path_new)
+    take(
+        {i: title_key(olds[i].title) for i in free_old},
+        {j: title_key(news[j].title) for j in free_new},
+    )
+    take(
+        {i: " ".join(olds[i].body(old).split()) for i in free_old},
+        {j: " ".join(news[j].body(new).split()) for j in free_new},
+    )
+    if not free_old or not free_new:
+        return matched
+    if len(free_old) * len(free_new) > _MAX_SECTION_PAIRS:
+        budget.exhausted = True
+        return matched
+    words_old = {i: _word_set(olds[i].body(old)) for i in free_old}
+    words_new = {j: _word_set(news[j].body(new)) for j in free_new}
+    scored = sorted(
+        (
+            (_similarity(words_old[i], words_new[j]), -abs(i - j), i, j)
+            for i in free_old
+            for j in free_new
+        ),
+        reverse=True,
+    )
+    for score, _, i, j in scored:
+        if score < _SECTION_SIMILARITY:
+            break
+        if j not in matched and i not in matched.values():
+            matched[j] = i
+    return matched
+
+
+def stable_old_order(pairs: list[int]) -> set[int]:
+    """Old indices in the longest increasing run of the new order: those did not move."""
+    # Patience-sorting LIS, O(n log n); everything outside it is reported as moved.
+    tails: list[int] = []
+    tail_idx: list[int] = []
+    prev: list[int] = [-1] * len(pairs)
+    for k, v in enumerate(pairs):
+        pos = bisect.bisect_left(tails, v)
+        if pos == len(tails):
+            tails.append(v)
+            tail_idx.append(k)
+        else:
+            tails[pos] = v
+            tail_idx[pos] = k
+        prev[k] = tail_idx[pos - 1] if pos else -1
+    keep: set[int] = set()
+    k = tail_idx[-1] if tail_idx else -1
+    while k >= 0:
+        keep.add(pairs[k])
+        k = prev[k]
+    return keep

@@ -1,0 +1,340 @@
+"""A change read in context, and its text signals: negations, numbers, modals, names, typos."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from policy_versions.changes import Change
+from policy_versions.sections import title_key
+from policy_versions.vocabulary import Cue, Index, Vocabulary, raw_tokens, stem
+
+# --- reading a change in context -----------------------------------------------------------
+
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?;])[\"'”’)]*\s+|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|#|\|))"
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"\]\([^)]*\)|<https?://[^>]*>|https?://[^\s)\]>]+|www\.[^\s)\]>]+")
+_PHONE = re.compile(r"\+?\(?\d[\d\s().-]{6,}\d")
+ADDRESS = re.compile(
+    r"\b(?:street|st\.|avenue|ave\.?|road|rd\.|boulevard|blvd|suite|floor|p\.?\s?o\.? box|"
+    r"zip|postcode|postal code|building|lane|drive|strasse|straße)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_PROPER = re.compile(r"\b(?:[A-Z][\w&'’.-]*\w|[a-z]+[A-Z]\w*)")
+_STOP = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    this that these those it its we our us you your they their them he she his her which who whom
+    whose what when where why how all any each some such other than then so also may might can
+    could will would shall should must do does did not no nor only own same too very just into
+    about over under out up down off again further once here there both few more most per via
+    i me my mine yours ours s t e g etc""".split()
+)
+
+
+def _sentence(text: str, start: int, end: int, limit: int = 600) -> str:
+    if start < 0:
+        return ""
+    lo = max(0, start - limit)
+    left = lo
+    for m in _SENTENCE_END.finditer(text, lo, start):
+        left = m.end()
+    m = _SENTENCE_END.search(text, end, min(len(text), end + limit))
+    right = m.start() if m else min(len(text), end + limit)
+    return text[left:right]
+
+
+@dataclass
+class Text:
+    """Tokens of a piece of text, raw and stemmed with synonyms folded to one form."""
+
+    raw: str
+    words: list[str]
+    stems: list[str]
+
+    @classmethod
+    def of(cls, text: str, vocab: Vocabulary) -> Text:
+        words = raw_tokens(text)
+        stems = [stem(w) for w in words]
+        out_words: list[str] = []
+        out_stems: list[str] = []
+        starts = vocab.synonym_starts
+        i = 0
+        while i < len(stems):
+            for k in (4, 3, 2, 1) if stems[i] in starts else ():
+                canonical = vocab.synonyms.get(tuple(stems[i : i + k]))
+                if canonical is not None and i + k <= len(stems):
+                    out_stems.extend(canonical)
+                    out_words.extend(canonical)
+                    i += k
+                    break
+            else:
+                out_stems.append(stems[i])
+                out_words.append(words[i])
+                i += 1
+        return cls(text, out_words, out_stems)
+
+    def find(self, cues: tuple[Cue, ...]) -> set[str]:
+        index = getattr(self, "_index", None)
+        if index is None:
+            index = self._index = Index(self.stems, self.words)
+        return index.find(cues)
+
+    def find_all(self, vocab: Vocabulary) -> dict[str, set[str]]:
+        """Term hits per topic, computed once per text (topics are checked many times)."""
+        cached = getattr(self, "_topic_hits", None)
+        if cached is None:
+            cached = {t.name: self.find(t.terms) for t in vocab.topics if t.terms}
+            self._topic_hits = cached
+        return cached
+
+    def content(self) -> set[str]:
+        return {s for s, w in zip(self.stems, self.words, strict=True) if w not in _STOP}
+
+
+_MAX_ANALYSED = 20_000
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _MAX_ANALYSED:
+        return text
+    half = _MAX_ANALYSED // 2
+    return text[:half] + "\n\n" + text[-half:]
+
+
+@dataclass
+class Context:
+    change: Change
+    vocab: Vocabulary
+    old_md: str
+    new_md: str
+
+    def __post_init__(self) -> None:
+        ch = self.change
+        old_end = ch.old_start + len(ch.deleted)
+        new_end = ch.new_start + len(ch.inserted)
+        # A wholesale replacement (unrelated texts, a timed-out diff) is judged on its two ends:
+        # enough to find its topics, and it keeps classify() fast on megabytes.
+        self.truncated = max(len(ch.deleted), len(ch.inserted)) > _MAX_ANALYSED
+        self.old_sentence = _clip(_sentence(self.old_md, ch.old_start, old_end))
+        self.new_sentence = _clip(_sentence(self.new_md, ch.new_start, new_end))
+        self.deleted = Text.of(_clip(ch.deleted), self.vocab)
+        self.inserted = Text.of(_clip(ch.inserted), self.vocab)
+        self.old_sent = Text.of(self.old_sentence, self.vocab)
+        self.new_sent = Text.of(self.new_sentence, self.vocab)
+        self.section_topics = _section_topics(ch.section, self.vocab)
+        if ch.old_section is not None and ch.old_section != ch.section:
+            self.old_section_topics = _section_topics(ch.old_section, self.vocab)
+        else:
+            self.old_section_topics = self.section_topics
+        self.sentence_topics = term_topics(self.old_sent, self.vocab) | term_topics(
+            self.new_sent, self.vocab
+        )
+        self.changed_topics = term_topics(self.deleted, self.vocab) | term_topics(
+            self.inserted, self.vocab
+        )
+
+    def is_material_topic(self, names: set[str]) -> bool:
+        return any((t := self.vocab.topic(n)) is not None and t.material for n in names)
+
+    @property
+    def material_context(self) -> bool:
+        return self.is_material_topic(
+            self.section_topics | self.old_section_topics | self.sentence_topics
+        )
+
+    def best_topic(self, *preferred: set[str]) -> str:
+        for names in (*preferred, self.changed_topics, self.section_topics, self.sentence_topics):
+            material = [t.name for t in self.vocab.topics if t.name in names and t.material]
+            if material:
+                return material[0]
+        for names in (self.section_topics, self.sentence_topics):
+            if names:
+                return sorted(names)[0]
+        return "general"
+
+    def lex(self, key: str) -> tuple[Cue, ...]:
+        return self.vocab.lexicon.get(key, ())
+
+
+_DOCUMENT_TITLE = re.compile(
+    r"\b(?:privacy (?:policy|notice|statement)|terms (?:of (?:service|use)|and conditions)|"
+    r"(?:user|service|subscription|license|licence) agreement|data processing (?:agreement|"
+    r"addendum))$"
+)
+
+
+def _section_topics(path: tuple[str, ...], vocab: Vocabulary) -> set[str]:
+    """Topics of the innermost heading that names one.
+
+    A leading document title ("Acme Analytics Privacy Policy") is skipped: the company's name
+    would otherwise give every preamble sentence a topic.
+    """
+    if path and _DOCUMENT_TITLE.search(title_key(path[0])):
+        path = path[1:]
+    for title in reversed(path):
+        key = title_key(title)
+        found = {t.name for t in vocab.topics if any(p.search(key) for p in t.sections)}
+        if found:
+            return found
+    return {"general"} if not path else set()
+
+
+def term_topics(text: Text, vocab: Vocabulary) -> set[str]:
+    return {name for name, hits in text.find_all(vocab).items() if hits}
+
+
+# --- text signals --------------------------------------------------------------------------
+
+
+def negations(text: Text, ctx: Context) -> int:
+    lowered = " " + " ".join(text.words) + " "
+    for cue in ctx.lex("negation_exceptions"):
+        lowered = lowered.replace(" " + " ".join(cue.parts) + " ", " ")
+    words = lowered.split()
+    negation_words = ctx.vocab.words.get("negations", frozenset())
+    return sum(1 for w in words if w in negation_words)
+
+
+def numbers(text: str, ctx: Context) -> Counter[str]:
+    found = Counter(n.replace(",", "") for n in _NUMBER.findall(text))
+    number_words = ctx.vocab.words.get("number_words", frozenset())
+    found.update(w for w in raw_tokens(text) if w in number_words)
+    return found
+
+
+def antonym_flip(ctx: Context) -> tuple[str, str] | None:
+    old, new = set(ctx.deleted.stems), set(ctx.inserted.stems)
+    for a, b in ctx.vocab.antonyms:
+        for x, y in ((a, b), (b, a)):
+            if x in old and y in new and x not in new and y not in old:
+                return x, y
+    return None
+
+
+def modal_classes(text: Text, ctx: Context) -> set[str]:
+    out = set()
+    if text.find(ctx.lex("permissive_modals")):
+        out.add("permissive")
+    if text.find(ctx.lex("obligatory_modals")):
+        out.add("obligatory")
+    return out
+
+
+def proper_nouns(text: str, ctx: Context) -> set[str]:
+    common = ctx.vocab.words.get("common_capitalized", frozenset())
+    out = set()
+    for m in _PROPER.finditer(text):
+        word = m.group(0).rstrip(".'’-")
+        if word in common or word.upper() == word and len(word) <= 2:
+            continue
+        out.add(word)
+    return out
+
+
+@lru_cache(maxsize=8)
+def names_in(text: str) -> frozenset[str]:
+    """Every capitalised word of a document, to tell a newly named party from a known one."""
+    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(text))
+
+
+def _strip_contacts(text: str) -> tuple[str, set[str]]:
+    kinds = set()
+    for kind, pattern in (("link", _URL), ("email", _EMAIL), ("phone", _PHONE)):
+        if pattern.search(text):
+            kinds.add(kind)
+            text = pattern.sub(" ", text)
+    if ADDRESS.search(text):
+        kinds.add("address")
+    return " ".join(re.findall(r"\w+", text.lower())), kinds
+
+
+def _levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "non", "dis", "non-")
+
+
+def is_typo(ctx: Context) -> bool:
+    """Same words apart from small spelling or capitalisation fixes to non-critical words."""
+    old = re.findall(r"\w+", ctx.change.deleted)
+    new = re.findall(r"\w+", ctx.change.inserted)
+    if not old or len(old) != len(new):
+        return False
+    critical = (
+        ctx.vocab.words.get("negations", frozenset())
+        | ctx.vocab.words.get("number_words", frozenset())
+        | {
+            c.parts[0]
+            for key in ("permissive_modals", "obligatory_modals", "limiters")
+            for c in ctx.lex(key)
+            if len(c.parts) == 1
+        }
+    )
+    terms = tuple(c for t in ctx.vocab.topics for c in t.terms if len(c.parts) == 1)
+    for a, b in zip(old, new, strict=True):
+        la, lb = a.lower(), b.lower()
+        if la == lb:
+            continue
+        if any(ch.isdigit() for ch in la + lb) or la in critical or lb in critical:
+            return False
+        if any(la == p + lb or lb == p + la for p in _NEGATING_PREFIXES):
+            return False
+        longest = max(len(la), len(lb))
+        distance = _levenshtein(la, lb)
+        if sorted(la) == sorted(lb) and longest >= 3:
+            distance = min(distance, 1)  # a transposition: "teh" -> "the"
+        # Names get one slip at most: "Widgets" -> "Gadgets" is a different company.
+        allowed = 1 if longest <= 5 or a[:1].isupper() or b[:1].isupper() else 2
+        if longest < 4 or distance > allowed:
+            return False
+        # "sell" -> "tell" must not pass as a typo: a short key term counts only when the edit
+        # is a single character in a long word ("deleted" -> "delted").
+        for word in (la, lb):
+            if Index([stem(word)], [word]).find(terms) and (longest < 6 or distance > 1):
+                return False
+    return True
+
+
+def _covered(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside one match of `pattern` (an address, a phone...)."""
+    lo, hi = max(0, start - 120), min(len(text), end + 120)
+    return any(m.start() <= start and end <= m.end() for m in pattern.finditer(text, lo, hi))
+
+
+def contact_kind(ctx: Context) -> str | None:
+    """ "link" or "contact" when the edit sits wholly inside a URL, e-mail address or phone."""
+    ch = ctx.change
+    old_rest, old_kinds = _strip_contacts(ch.deleted)
+    new_rest, new_kinds = _strip_contacts(ch.inserted)
+    if (old_kinds or new_kinds) and old_rest == new_rest:
+        return "link" if (old_kinds | new_kinds) == {"link"} else "contact"
+    for kind, pattern in (("link", _URL), ("contact", _EMAIL), ("contact", _PHONE)):
+        old_in = not ch.deleted or _covered(
+            pattern, ctx.old_md, ch.old_start, ch.old_start + len(ch.deleted)
+        )
+        new_in = not ch.inserted or _covered(
+            pattern, ctx.new_md, ch.new_start, ch.new_start + len(ch.inserted)
+        )
+        if old_in and new_in:
+            return kind
+    return None
+
+
+def single_swap(ctx: Context) -> bool:
+    """One substantive word replaced by another, e.g. "country level" -> "city level"."""
+    old, new = ctx.deleted.content(), ctx.inserted.content()
+    return len(old) == 1 and len(new) == 1 and old != new

@@ -1,0 +1,242 @@
+"""Rules for material-looking edits: negations, numbers, modals, recipients, rights, topics."""
+
+from __future__ import annotations
+
+from policy_versions.classification import Reason, quote, reason
+from policy_versions.signals import (
+    Context,
+    Text,
+    antonym_flip,
+    modal_classes,
+    names_in,
+    negations,
+    numbers,
+    proper_nouns,
+    term_topics,
+)
+
+
+def triggers(ctx: Context) -> list[Reason]:
+    """Material-looking edits: flipped negations, numbers, modals, recipients, rights, topics."""
+    ch = ctx.change
+    out: list[Reason] = []
+    material_ctx = ctx.material_context
+
+    # Negation: count in the changed words, then confirm on the whole sentence so that
+    # "do not" -> "never" (one negation each) is not a flip.
+    if negations(ctx.deleted, ctx) != negations(ctx.inserted, ctx) and negations(
+        ctx.old_sent, ctx
+    ) != negations(ctx.new_sent, ctx):
+        contact_only = ctx.section_topics == {"contact"} and not ctx.changed_topics
+        out.append(
+            reason(
+                ctx,
+                "negation_flip",
+                "minor" if contact_only else "material",
+                ctx.best_topic(),
+                f"A negation was added or removed ('{quote(ctx.old_sentence)}' became "
+                f"'{quote(ctx.new_sentence)}'), which reverses the statement.",
+            )
+        )
+
+    flipped = antonym_flip(ctx)
+    if flipped:
+        contact_only = ctx.section_topics == {"contact"} and not ctx.changed_topics
+        out.append(
+            reason(
+                ctx,
+                "polarity_flip",
+                "minor" if contact_only else "material",
+                ctx.best_topic(),
+                f"'{flipped[0]}' became its opposite '{flipped[1]}', which reverses the statement.",
+            )
+        )
+
+    old_numbers, new_numbers = numbers(ch.deleted, ctx), numbers(ch.inserted, ctx)
+    if old_numbers != new_numbers:
+        window_old = ctx.old_md[max(0, ch.old_start - 24) : ch.old_start + len(ch.deleted) + 40]
+        window_new = ctx.new_md[max(0, ch.new_start - 24) : ch.new_start + len(ch.inserted) + 40]
+        windows = Text.of(window_old + " \n " + window_new, ctx.vocab)
+        if windows.find(ctx.lex("period_units")):
+            kind, verdict = "period_changed", "material"
+            what = "A time period changed"
+        elif windows.find(ctx.lex("amount_markers")):
+            kind, verdict = "number_changed", "material"
+            what = "An amount, price or percentage changed"
+        else:
+            kind, verdict = "number_changed", "material" if material_ctx else "minor"
+            what = "A number changed"
+        out.append(
+            reason(
+                ctx,
+                kind,
+                verdict,
+                ctx.best_topic(),
+                f"{what}: '{quote(ch.deleted)}' became '{quote(ch.inserted)}'.",
+            )
+        )
+
+    old_modals, new_modals = modal_classes(ctx.deleted, ctx), modal_classes(ctx.inserted, ctx)
+    # A modal on one side only counts when it is (nearly) the whole edit: "we share" -> "we may
+    # share"; a rewritten sentence that happens to gain "you can" is not a weaker promise.
+    one_sided = not old_modals or not new_modals
+    small_edit = len(ctx.deleted.content()) + len(ctx.inserted.content()) <= 3
+    if old_modals != new_modals and (old_modals or new_modals) and (small_edit or not one_sided):
+        stronger = (
+            "obligatory" in new_modals - old_modals or "permissive" in old_modals - new_modals
+        )
+        kind = "modal_strengthened" if stronger else "modal_weakened"
+        how = (
+            "a permission became a commitment"
+            if stronger
+            else "a commitment became a mere possibility"
+        )
+        out.append(
+            reason(
+                ctx,
+                kind,
+                "material" if material_ctx else "minor",
+                ctx.best_topic(),
+                f"'{quote(ch.deleted)}' became '{quote(ch.inserted)}': {how}.",
+            )
+        )
+
+    limit_old = ctx.deleted.find(ctx.lex("limiters"))
+    limit_new = ctx.inserted.find(ctx.lex("limiters"))
+    if limit_old != limit_new and material_ctx:
+        out.append(
+            reason(
+                ctx,
+                "qualifier_changed",
+                "material",
+                ctx.best_topic(),
+                f"A limiting word changed ('{quote(ch.deleted)}' became '{quote(ch.inserted)}'), "
+                "which widens or narrows the statement.",
+            )
+        )
+
+    sharing = (
+        {"data_sharing", "ai_ml", "transfers"} & (ctx.section_topics | ctx.old_section_topics)
+        or ctx.old_sent.find(ctx.lex("sharing_cues"))
+        or ctx.new_sent.find(ctx.lex("sharing_cues"))
+    )
+    if sharing:
+        added = proper_nouns(ch.inserted, ctx) - names_in(ctx.old_md)
+        removed = proper_nouns(ch.deleted, ctx) - names_in(ctx.new_md)
+        topic = ctx.best_topic({"data_sharing"} & (ctx.section_topics | ctx.sentence_topics))
+        if added:
+            out.append(
+                reason(
+                    ctx,
+                    "new_recipient",
+                    "material",
+                    topic,
+                    f"A newly named party ({', '.join(sorted(added))}) appears where the "
+                    "policy says who receives data.",
+                )
+            )
+        if removed:
+            out.append(
+                reason(
+                    ctx,
+                    "recipient_removed",
+                    "material",
+                    topic,
+                    f"A named party ({', '.join(sorted(removed))}) no longer appears where "
+                    "the policy says who receives data.",
+                )
+            )
+
+    rights_ctx = (
+        "user_rights" in ctx.section_topics
+        or ctx.old_sent.find(ctx.lex("rights_context"))
+        or ctx.new_sent.find(ctx.lex("rights_context"))
+    )
+    if rights_ctx:
+        rights = ctx.lex("rights_terms")
+        lost = ctx.deleted.find(rights) - ctx.new_sent.find(rights)
+        gained = ctx.inserted.find(rights) - ctx.old_sent.find(rights)
+        if lost:
+            out.append(
+                reason(
+                    ctx,
+                    "right_removed",
+                    "material",
+                    "user_rights",
+                    f"A user right ({', '.join(sorted(lost))}) was removed or narrowed.",
+                )
+            )
+        if gained:
+            out.append(
+                reason(
+                    ctx,
+                    "right_added",
+                    "material",
+                    "user_rights",
+                    f"A user right ({', '.join(sorted(gained))}) was added.",
+                )
+            )
+
+    for topic in ctx.vocab.topics:
+        if not topic.material or not topic.terms:
+            continue
+        name, v = topic.name, ctx.vocab
+        gained = ctx.inserted.find_all(v)[name] - ctx.old_sent.find_all(v)[name]
+        lost = ctx.deleted.find_all(v)[name] - ctx.new_sent.find_all(v)[name]
+        if gained:
+            out.append(
+                reason(
+                    ctx,
+                    "topic_text_added",
+                    "material",
+                    topic.name,
+                    f"New wording about {topic.label}: {', '.join(sorted(gained))}.",
+                )
+            )
+        if lost:
+            out.append(
+                reason(
+                    ctx,
+                    "topic_text_removed",
+                    "material",
+                    topic.name,
+                    f"Wording about {topic.label} was removed: {', '.join(sorted(lost))}.",
+                )
+            )
+
+    referential = ctx.inserted.find(ctx.lex("referential")) or ctx.deleted.find(
+        ctx.lex("referential")
+    )
+    if not out and not referential:
+        new_content = ctx.inserted.content() - ctx.old_sent.content()
+        old_content = ctx.deleted.content() - ctx.new_sent.content()
+        section_material = ctx.is_material_topic(ctx.section_topics | ctx.old_section_topics)
+        if (
+            len(ctx.deleted.content()) <= 1
+            and len(new_content) >= 3
+            and (section_material or ctx.is_material_topic(term_topics(ctx.inserted, ctx.vocab)))
+        ):
+            out.append(
+                reason(
+                    ctx,
+                    "topic_text_added",
+                    "material",
+                    ctx.best_topic(),
+                    f"New substantive text was added: '{quote(ch.inserted)}'.",
+                )
+            )
+        elif (
+            len(ctx.inserted.content()) <= 1
+            and len(old_content) >= 3
+            and (section_material or ctx.is_material_topic(term_topics(ctx.deleted, ctx.vocab)))
+        ):
+            out.append(
+                reason(
+                    ctx,
+                    "topic_text_removed",
+                    "material",
+                    ctx.best_topic(),
+                    f"Substantive text was removed: '{quote(ch.deleted)}'.",
+                )
+            )
+    return out

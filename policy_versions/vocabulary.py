@@ -1,0 +1,187 @@
+"""The classifier's vocabulary: stems, cues and the topics of topics.toml (plus an extension)."""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+BUILTIN_TOPICS = Path(__file__).with_name("topics.toml")
+
+# --- words ---------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W_]+|[$€£¥₹%]")
+_NT = re.compile(r"n['’]t\b", re.IGNORECASE)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ied", "ed", "es", "s", "e")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A deliberately crude stemmer: enough to make "share", "shared" and "sharing" meet."""
+    w = word.lower()
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            if suffix == "s" and w.endswith("ss"):
+                return w
+            return w[: -len(suffix)]
+    return w
+
+
+def raw_tokens(text: str) -> list[str]:
+    text = _NT.sub(" not", text.replace("cannot", "can not").replace("Cannot", "Can not"))
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+@dataclass(frozen=True)
+class Cue:
+    text: str
+    parts: tuple[str, ...]
+    prefix: bool  # the last part matches any word starting with it
+
+
+def _make_cue(text: str) -> Cue:
+    prefix = text.endswith("*")
+    words = raw_tokens(text.rstrip("*"))
+    if prefix:
+        return Cue(text, tuple(stem(w) for w in words[:-1]) + (words[-1],), True)
+    return Cue(text, tuple(stem(w) for w in words), False)
+
+
+class Index:
+    """Positions of each stem and each word of a token list, so cue lookups are dictionary hits."""
+
+    def __init__(self, stems: list[str], words: list[str]) -> None:
+        self.stems = stems
+        self.by_stem: dict[str, list[int]] = {}
+        self.by_word: dict[str, list[int]] = {}
+        for i, (s, w) in enumerate(zip(stems, words, strict=True)):
+            self.by_stem.setdefault(s, []).append(i)
+            self.by_word.setdefault(w, []).append(i)
+        self.sorted_words = sorted(self.by_word)
+
+    def find(self, cues: tuple[Cue, ...]) -> set[str]:
+        """Which cues occur (stems for whole words, raw word prefixes for "cue*")."""
+        stems = self.stems
+        found: set[str] = set()
+        for cue in cues:
+            k = len(cue.parts)
+            if not k:
+                continue
+            if cue.prefix:
+                last = cue.parts[-1]
+                lo = bisect.bisect_left(self.sorted_words, last)
+                ends: list[int] = []
+                while lo < len(self.sorted_words) and self.sorted_words[lo].startswith(last):
+                    ends.extend(self.by_word[self.sorted_words[lo]])
+                    lo += 1
+                starts = [e - k + 1 for e in ends if e - k + 1 >= 0]
+                if any(all(stems[i + m] == cue.parts[m] for m in range(k - 1)) for i in starts):
+                    found.add(cue.text)
+            elif any(
+                i + k <= len(stems) and all(stems[i + m] == cue.parts[m] for m in range(1, k))
+                for i in self.by_stem.get(cue.parts[0], ())
+            ):
+                found.add(cue.text)
+        return found
+
+
+# --- vocabulary ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    label: str
+    material: bool
+    sections: tuple[re.Pattern[str], ...]
+    terms: tuple[Cue, ...]
+    names_material: bool = False
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    topics: tuple[Topic, ...]
+    lexicon: dict[str, tuple[Cue, ...]]
+    words: dict[str, frozenset[str]]
+    synonyms: dict[tuple[str, ...], tuple[str, ...]]
+    antonyms: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def synonym_starts(self) -> frozenset[str]:
+        cached = self.__dict__.get("_starts")
+        if cached is None:
+            cached = frozenset(key[0] for key in self.synonyms)
+            object.__setattr__(self, "_starts", cached)
+        return cached
+
+    def topic(self, name: str) -> Topic | None:
+        return next((t for t in self.topics if t.name == name), None)
+
+
+def _merge_toml(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_toml(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + [v for v in value if v not in out[key]]
+        else:
+            out[key] = value
+    return out
+
+
+def _section_pattern(cue: str) -> re.Pattern[str]:
+    cue = " ".join(raw_tokens(cue))
+    # Short cues ("ai", "age", "opt") must be whole words, or "ai" would match "aim".
+    end = r"\b" if len(cue) < 4 else ""
+    return re.compile(rf"(?<!\w){re.escape(cue)}{end}")
+
+
+def _build(data: dict[str, Any]) -> Vocabulary:
+    topics = tuple(
+        Topic(
+            name=name,
+            label=spec.get("label", name.replace("_", " ")),
+            material=bool(spec.get("material", False)),
+            sections=tuple(_section_pattern(c) for c in spec.get("sections", ())),
+            terms=tuple(_make_cue(c) for c in spec.get("terms", ())),
+            names_material=bool(spec.get("names_material", False)),
+        )
+        for name, spec in data.get("topics", {}).items()
+    )
+    lexicon_data = data.get("lexicon", {})
+    lexicon = {key: tuple(_make_cue(c) for c in values) for key, values in lexicon_data.items()}
+    words = {key: frozenset(values) for key, values in lexicon_data.items()}
+    synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for group in data.get("synonyms", {}).get("groups", ()):
+        canonical = tuple(stem(w) for w in raw_tokens(group[0]))
+        for member in group:
+            synonyms[tuple(stem(w) for w in raw_tokens(member))] = canonical
+    antonyms = tuple(
+        (stem(a), stem(b))
+        for a, b in (pair.split("|", 1) for pair in data.get("antonyms", {}).get("pairs", ()))
+    )
+    return Vocabulary(topics, lexicon, words, synonyms, antonyms)
+
+
+@lru_cache(maxsize=16)
+def _load(extra: str | None) -> Vocabulary:
+    with BUILTIN_TOPICS.open("rb") as fh:
+        data = tomllib.load(fh)
+    if extra:
+        with open(extra, "rb") as fh:
+            data = _merge_toml(data, tomllib.load(fh))
+    return _build(data)
+
+
+def load_vocabulary(topics_file: str | os.PathLike[str] | None = None) -> Vocabulary:
+    """The built-in topics.toml, extended by `topics_file` or else $POLICY_TOPICS_FILE (cached)."""
+    extra = topics_file if topics_file is not None else os.environ.get("POLICY_TOPICS_FILE")
+    return _load(str(Path(extra).resolve()) if extra else None)
