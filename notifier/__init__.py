@@ -28,9 +28,9 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in (admin.bp, public.bp, api.bp):
         app.register_blueprint(bp)
     from . import evidence_cli
-    from .views import accept, users_api
+    from .views import accept, hostadmin, reports, users_api, widget
 
-    for bp in (accept.bp, users_api.bp):
+    for bp in (accept.bp, users_api.bp, reports.bp, hostadmin.bp, widget.bp):
         app.register_blueprint(bp)
     evidence_cli.init_app(app)
     return app
