@@ -27,6 +27,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     for bp in (admin.bp, public.bp, api.bp):
         app.register_blueprint(bp)
+
+    from .views import notices as notice_views
+    from .views import webhooks
+
+    for bp in (notice_views.bp, notice_views.api_bp, webhooks.bp):
+        app.register_blueprint(bp)
     from . import evidence_cli
     from .views import accept, hostadmin, reports, users_api, widget
 

@@ -20,6 +20,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -68,4 +78,17 @@ def config_from_env() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "DB_POOL_MAX": _int("DB_POOL_MAX", 10),
+        # Notices and sending (docs/notifications.md).
+        "NOTICE_MIN_DAYS": _int("NOTICE_MIN_DAYS", 30),
+        "REMINDER_DAYS_BEFORE": os.environ.get("REMINDER_DAYS_BEFORE", "7"),
+        "SEND_BATCH_SIZE": min(_int("SEND_BATCH_SIZE", 1000), 1000),
+        "SEND_RATE_PER_HOUR": _int("SEND_RATE_PER_HOUR", 0),  # 0: no cap
+        "SEND_MAX_RETRIES": _int("SEND_MAX_RETRIES", 8),
+        "SEND_RETRY_BASE_SECONDS": _float("SEND_RETRY_BASE_SECONDS", 30.0),
+        "SEND_RETRY_MAX_SECONDS": _float("SEND_RETRY_MAX_SECONDS", 3600.0),
+        "SEND_LEASE_SECONDS": _int("SEND_LEASE_SECONDS", 300),
+        "SENDGRID_TIMEOUT": _float("SENDGRID_TIMEOUT", 30.0),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+        "WEBHOOK_MAX_AGE_SECONDS": _int("WEBHOOK_MAX_AGE_SECONDS", 300),
+        "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 60.0),
     }

@@ -76,8 +76,34 @@ class PublishForm(FlaskForm):
         validators=[DataRequired()],
     )
 
+    # The notice (docs/notifications.md): email by default for material changes only.
+    send_email = RadioField(
+        "Email the users",
+        choices=[
+            SelectChoice("default", "As the type of change suggests (material: yes)"),
+            SelectChoice("yes", "Yes, email everyone with a deliverable address"),
+            SelectChoice("no", "No, in-app notice only"),
+        ],
+        default="default",
+        validators=[Optional()],
+    )
+    notice_at = DateTimeLocalField(
+        "Send the notice at", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
+    window_override_reason = TextAreaField(
+        "Why less notice than the minimum", validators=[Optional(), Length(max=2000)]
+    )
+
     def effective_datetime(self) -> datetime:
         return self.effective_at.data.replace(tzinfo=ZoneInfo(self.timezone.data))
+
+    def notice_datetime(self) -> datetime | None:
+        if self.notice_at.data is None:
+            return None
+        return self.notice_at.data.replace(tzinfo=ZoneInfo(self.timezone.data))
+
+    def email_choice(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.send_email.data or "default")
 
 
 class ApiKeyForm(FlaskForm):

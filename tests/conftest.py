@@ -134,3 +134,73 @@ def api(client, api_key):
             return client.put(path, json=json, headers=self.headers, **kw)
 
     return Api()
+
+
+# --- notices: the fake SendGrid server and a job runner (docs/notifications.md) ---------------
+
+
+@pytest.fixture(scope="session")
+def fake_sendgrid_server():
+    from fake_sendgrid import FakeSendGrid
+
+    fake = FakeSendGrid().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_sendgrid(fake_sendgrid_server, app):
+    """The fake, reset, with the app pointed at it and retry intervals made tiny."""
+    fake_sendgrid_server.reset()
+    app.config.update(
+        SENDGRID_API_KEY=fake_sendgrid_server.api_key,
+        SENDGRID_API_HOST=fake_sendgrid_server.url,
+        SENDGRID_TIMEOUT=5.0,
+        SEND_RETRY_BASE_SECONDS=0.05,
+        SEND_RETRY_MAX_SECONDS=0.2,
+        SWEEP_INTERVAL_SECONDS=0.5,
+    )
+    yield fake_sendgrid_server
+    fake_sendgrid_server.reset()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run queued jobs in-process until `until()` holds (default: nothing left but sweeps).
+
+    Each round is a burst worker with the scheduler, which first moves scheduled jobs that are
+    due (retries, rate-capped batches) into their queues, as `python worker.py --burst` does.
+    """
+    import time
+
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from notifier.queues import QUEUE_NAMES, redis_connection
+    from notifier.workers import AppSimpleWorker
+
+    redis = redis_connection(app)
+    queues = [Queue(name, connection=redis) for name in QUEUE_NAMES]
+
+    def idle() -> bool:
+        if any(q.count for q in queues):
+            return False
+        soon = int(time.time()) + 30  # a notice scheduled days ahead is not work left
+        scheduled = [
+            j for q in queues for j in ScheduledJobRegistry(queue=q).get_jobs_to_schedule(soon)
+        ]
+        return all(j.startswith("sweep-") for j in scheduled)
+
+    def run(until=None, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            worker = AppSimpleWorker(queues, connection=redis, app=app)
+            worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+            with app.app_context():
+                done = until() if until is not None else idle()
+            if done:
+                return
+            assert time.monotonic() < deadline, "jobs did not finish in time"
+            time.sleep(0.05)
+
+    return run

@@ -21,7 +21,7 @@ from flask import (
 from policy_versions import store
 from policy_versions.errors import NotifierError
 
-from .. import audit, auth, db, versions
+from .. import audit, auth, db, jobs, notices, versions
 from ..forms import ApiKeyForm, EmptyForm, PolicyForm, PublishForm, SignInForm, VersionForm
 from ..security import limiter
 
@@ -222,6 +222,7 @@ def version_show(policy_id: int, version_id: int):
         policy = store.get_policy_by_id(conn, policy_id)
         version = _version_of(conn, policy_id, version_id)
         context = versions.review_context(conn, policy, version, now)
+        context.update(_notice_context(conn, version))
     form = PublishForm()
     if not version.is_published:
         versions.fill_publish_defaults(form, version, context)
@@ -234,6 +235,15 @@ def version_show(policy_id: int, version_id: int):
         now=now,
         **context,
     )
+
+
+def _notice_context(conn, version) -> dict:
+    """The recipient count before publishing, and the notices once published."""
+    return {
+        "notice_audience": notices.count_audience(conn),
+        "version_notices": notices.notices_for_version(conn, version.id),
+        "notice_min_days": current_app.config["NOTICE_MIN_DAYS"],
+    }
 
 
 @bp.post("/policies/<int:policy_id>/versions/<int:version_id>/publish")
@@ -249,7 +259,7 @@ def version_publish(policy_id: int, version_id: int):
     if form.validate_on_submit():
         try:
             with db.connection() as conn, conn.transaction():
-                version = versions.publish(
+                published = versions.publish(
                     conn,
                     policy,
                     version,
@@ -261,6 +271,17 @@ def version_publish(policy_id: int, version_id: int):
                     published_by=g.admin["id"],
                     now=now,
                 )
+                notice = notices.create_for_publish(  # rolls the publish back if refused
+                    conn,
+                    published,
+                    notices.NoticeOptions(
+                        email=form.email_choice(),
+                        scheduled_at=form.notice_datetime(),
+                        window_override_reason=form.window_override_reason.data,
+                    ),
+                    created_by=g.admin["id"],
+                    now=now,
+                )
         except NotifierError as exc:
             for name, message in exc.fields.items():
                 field = getattr(form, name, None)
@@ -268,12 +289,15 @@ def version_publish(policy_id: int, version_id: int):
             if not exc.fields:
                 form.form_errors.append(exc.message)
         else:
+            version = published
+            jobs.enqueue_notice(notice)  # after COMMIT, so the worker sees the rows
             flash(f"Version {version.seq} published, effective {version.effective_at:%Y-%m-%d}.")
             return redirect(
                 url_for("admin.version_show", policy_id=policy_id, version_id=version.id)
             )
     with db.connection() as conn:
         context = versions.review_context(conn, policy, version, now)
+        context.update(_notice_context(conn, version))
     return render_template(
         "admin/version_show.html",
         policy=policy,

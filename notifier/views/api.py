@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from policy_versions import store
 from policy_versions.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 
-from .. import auth, db, versions
+from .. import auth, db, jobs, notices, versions
 from ..security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -147,6 +147,7 @@ def version_publish(slug: str, seq: int):
     summary = _string(data, "summary")
     override_reason = _string(data, "override_reason", required=False)
     mode = _string(data, "acceptance_mode", required=False) or "explicit"
+    options = _notice_options(data)
     now = datetime.now(UTC)
     with db.connection() as conn, conn.transaction():
         policy = store.get_policy(conn, slug)
@@ -171,4 +172,35 @@ def version_publish(slug: str, seq: int):
             published_by=g.api_key["created_by"],
             now=now,
         )
-    return jsonify(versions.version_json(policy, version)), 200
+        notice = notices.create_for_publish(
+            conn, version, options, created_by=g.api_key["created_by"], now=now
+        )
+        audience = notices.count_audience(conn) if notice and notice["email"] else 0
+    jobs.enqueue_notice(notice)  # after COMMIT, so the worker sees the rows
+    data = versions.version_json(policy, version)
+    data["notice"] = (
+        None
+        if notice is None
+        else {
+            "id": notice["id"],
+            "state": notice["state"],
+            "email": notice["email"],
+            "in_app": notice["in_app"],
+            "scheduled_at": notice["scheduled_at"].isoformat(),
+            "recipient_count": audience,
+        }
+    )
+    return jsonify(data), 200
+
+
+def _notice_options(data: dict) -> notices.NoticeOptions:
+    """`send_email` (true/false, default by verdict), `notice_at`, `window_override_reason`."""
+    email = data.get("send_email")
+    if email is not None and not isinstance(email, bool):
+        raise ValidationError("send_email must be true or false.", fields={"send_email": "boolean"})
+    notice_at = data.get("notice_at")
+    return notices.NoticeOptions(
+        email=email,
+        scheduled_at=parse_datetime(notice_at, "notice_at") if notice_at is not None else None,
+        window_override_reason=_string(data, "window_override_reason", required=False),
+    )
