@@ -251,6 +251,12 @@ def sweep_notices() -> dict:
     for notice_id, batch_no in sorted(set(expired) | set(overdue)):
         _schedule_send(notice_id, batch_no, _now(), f"send-{notice_id}-{batch_no}-s{stamp}")
     with db.connection() as conn:
+        stalled = notices.stalled_fanouts(conn, grace)
+    for notice_id in stalled:
+        queues.queue("fanout").enqueue(
+            fan_out_notice, notice_id, job_id=f"fanout-{notice_id}-s{stamp}", job_timeout=3600
+        )
+    with db.connection() as conn:
         due = notices.due_scheduled(conn)
         for notice_id in due:
             with conn.transaction():
@@ -270,6 +276,7 @@ def sweep_notices() -> dict:
     return {
         "expired": len(expired),
         "overdue": len(overdue),
+        "stalled_fanouts": len(stalled),
         "started": len(due),
         "caught_up": caught_up,
         "reminders": len(created),

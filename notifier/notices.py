@@ -358,6 +358,26 @@ def due_scheduled(conn: Connection) -> list[int]:
     return [r["id"] for r in rows]
 
 
+def stalled_fanouts(conn: Connection, grace_seconds: float) -> list[int]:
+    """Notices whose fan-out job was lost (worker killed, enqueue never happened).
+
+    Re-running a fan-out is safe even if the first is only slow: pages are taken under the
+    notice's row lock and continue the shared cursor.
+    """
+    rows = conn.execute(
+        """
+        SELECT id
+          FROM notices
+         WHERE email
+           AND ((state = 'sending' AND NOT fanout_done
+                 AND started_at < now() - make_interval(secs => %(grace)s))
+                OR (state = 'queued' AND scheduled_at < now() - make_interval(secs => %(grace)s)))
+    """,
+        {"grace": grace_seconds},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 def promote_scheduled(conn: Connection, notice_id: int) -> bool:
     return (
         conn.execute(
