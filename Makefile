@@ -37,5 +37,9 @@ bench-classifier: $(STAMP)
 bench-diff: $(STAMP)
 	$(PY) bench/bench_diff.py
 
+## GET /pending vs a no-op endpoint and acceptance POSTs under gunicorn + wrk (system PG/Redis).
+bench-pending: $(STAMP)
+	$(PY) bench/bench_pending.py
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache

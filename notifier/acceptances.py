@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime, timedelta
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from psycopg import Connection
 
 from . import audience, evidence, hostwebhooks
-from .errors import Conflict, NotFound, ValidationError
-from .tokens import acceptance_token
+from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 DECISIONS = ("accepted", "declined")
 METHODS = ("click", "email_link", "api", "implied")
@@ -82,16 +81,49 @@ def _grace(item: dict) -> timedelta:
     return timedelta(seconds=item.get("grace_seconds") or 0)
 
 
-def pending(conn: Connection, external_id: str, scope: int | None, now: datetime) -> dict:
-    """The prompts this user must see now; NotFound when the user is unknown to this key."""
-    row = conn.execute(PENDING_SQL, {"ext": external_id, "scope": scope, "now": now}).fetchone()
-    if row is None:
-        raise NotFound(f"No user with the external id {external_id!r}.")
+# The API's hot path: the key check and the pending query in one round trip.
+KEYED_PENDING_SQL = (
+    """
+    WITH k AS (
+        SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
+               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
+          FROM api_keys k
+     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
+         WHERE k.key_sha256 = %(sha)s
+    )
+    SELECT k.id AS key_id, k.revoked_at, k.stale, p.user_id, p.items
+      FROM k
+ LEFT JOIN LATERAL ("""
+    + PENDING_SQL.replace("%(scope)s", "(CASE WHEN k.scoped THEN k.id END)")
+    + """) p ON true
+"""
+)
+
+_LINKS: dict[tuple, tuple[str, str]] = {}
+
+
+def _links(slug: str, seq: int) -> tuple[str, str]:
+    """Public text and redline URLs, built once per host and version (url_for is not free)."""
+    key = (request.host_url, slug, seq)
+    found = _LINKS.get(key)
+    if found is None:
+        if len(_LINKS) > 10_000:
+            _LINKS.clear()
+        found = _LINKS[key] = (
+            url_for("public.version_show", slug=slug, seq=seq, _external=True),
+            url_for("public.version_changes", slug=slug, seq=seq, _external=True),
+        )
+    return found
+
+
+def pending_json(items_raw: list[dict], external_id: str, now: datetime) -> dict:
+    accept_api = url_for("users_api.acceptance_create", external_id=external_id, _external=True)
     items = []
-    for item in row["items"]:
+    for item in items_raw:
         effective_at = datetime.fromisoformat(item["effective_at"])
         blocks_at = effective_at + _grace(item)
         explicit = item["acceptance_mode"] == "explicit"
+        text, redline = _links(item["slug"], item["seq"])
         items.append(
             {
                 "policy": item["slug"],
@@ -107,25 +139,7 @@ def pending(conn: Connection, external_id: str, scope: int | None, now: datetime
                 "blocks_at": blocks_at.isoformat() if explicit else None,
                 "declined_at": item["declined_at"],
                 "prompt": DEFAULT_PROMPT.format(title=item["title"]),
-                "links": {
-                    "text": url_for(
-                        "public.version_show", slug=item["slug"], seq=item["seq"], _external=True
-                    ),
-                    "redline": url_for(
-                        "public.version_changes",
-                        slug=item["slug"],
-                        seq=item["seq"],
-                        _external=True,
-                    ),
-                    "accept": url_for(
-                        "accept.accept_show",
-                        token=acceptance_token(row["user_id"], item["id"]),
-                        _external=True,
-                    ),
-                    "accept_api": url_for(
-                        "users_api.acceptance_create", external_id=external_id, _external=True
-                    ),
-                },
+                "links": {"text": text, "redline": redline, "accept": accept_api},
             }
         )
     return {
@@ -133,6 +147,32 @@ def pending(conn: Connection, external_id: str, scope: int | None, now: datetime
         "pending": items,
         "blocking": any(i["blocking"] for i in items),
     }
+
+
+def pending(conn: Connection, external_id: str, scope: int | None, now: datetime) -> dict:
+    """The prompts this user must see now; NotFound when the user is unknown to this key."""
+    row = conn.execute(PENDING_SQL, {"ext": external_id, "scope": scope, "now": now}).fetchone()
+    if row is None:
+        raise NotFound(f"No user with the external id {external_id!r}.")
+    return pending_json(row["items"], external_id, now)
+
+
+def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: datetime) -> dict:
+    """`pending` for the API: authenticates the key in the same statement."""
+    row = conn.execute(
+        KEYED_PENDING_SQL, {"sha": key_sha256, "ext": external_id, "now": now}
+    ).fetchone()
+    if row is None:
+        raise Unauthorized("This API key is not valid.")
+    if row["revoked_at"] is not None:
+        raise Unauthorized("This API key was revoked.")
+    if row["stale"]:
+        conn.execute(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]}
+        )
+    if row["user_id"] is None:
+        raise NotFound(f"No user with the external id {external_id!r}.")
+    return pending_json(row["items"], external_id, now)
 
 
 def find_version(conn: Connection, data: dict) -> dict:

@@ -48,10 +48,15 @@ def subject_key(external_id: str) -> str:
 
 
 def check_external_id(value) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 200 or CONTROL.search(value):
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 200
+        or CONTROL.search(value)
+        or "/" in value  # it is a URL path segment in the API
+    ):
         raise ValidationError(
-            "external_id must be 1–200 characters without control characters.",
-            fields={"external_id": "1–200 characters, no control characters"},
+            "external_id must be 1–200 characters without '/' or control characters.",
+            fields={"external_id": "1–200 characters, no '/' or control characters"},
         )
     if value.startswith("erased:"):
         raise ValidationError(

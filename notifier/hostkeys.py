@@ -19,12 +19,17 @@ from .errors import NotFound, Unauthorized, ValidationError
 MAX_TOKEN_LIFETIME = 24 * 3600
 
 
-def authenticate(conn: Connection) -> dict:
-    """The bearer key with its host settings in one query (the hot path of every API call)."""
+def bearer_key() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    return key.strip()
+
+
+def authenticate(conn: Connection) -> dict:
+    """The bearer key with its host settings in one query."""
+    key = bearer_key()
     row = conn.execute(
         """
         SELECT k.id, k.name, k.prefix, k.created_by, k.revoked_at,

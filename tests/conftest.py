@@ -204,3 +204,14 @@ def run_jobs(app):
             time.sleep(0.05)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _close_fastpath_pool(request):
+    """Close the pending endpoint's own pool (notifier/fastpath.py) with each test's app."""
+    app = request.getfixturevalue("app") if "app" in request.fixturenames else None
+    yield
+    if app is not None:
+        from notifier import fastpath
+
+        fastpath.close(app)

@@ -16,7 +16,7 @@ def test_pending_lists_the_version_in_force_as_blocking_with_links(app, api):
     assert item["blocking"] is True and item["mode"] == "explicit" and item["in_force"] is True
     assert item["summary"] == "Summary of privacy changes."
     assert item["links"]["redline"].endswith("/policies/privacy/versions/1/changes")
-    assert "/accept/" in item["links"]["accept"]
+    assert item["links"]["accept"].endswith("/api/v1/users/u-1/acceptances")
 
 
 def test_upcoming_version_is_a_dismissible_banner_then_blocks_after_grace(app, api, db):

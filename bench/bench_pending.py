@@ -1,0 +1,312 @@
+"""`make bench-pending`: GET …/pending against a no-op endpoint, and acceptance POSTs, with wrk.
+
+System PostgreSQL on 127.0.0.1:5432 (database notifier_bench_pending, recreated) and Redis on
+127.0.0.1:6379 (db 13, flushed); 100,000 users, 3 policies; gunicorn serving the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+DB = "notifier_bench_pending"
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
+USERS = int(os.environ.get("BENCH_USERS", "100000"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+WORKERS = os.environ.get("BENCH_WORKERS", "4")
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+THREADS = os.environ.get("BENCH_THREADS", "4")
+PORT = int(os.environ.get("BENCH_PORT", "18731"))
+OUT = Path(tempfile.mkdtemp(prefix="bench-pending-"))
+
+POLICY = "# {title}\n\n## 1. Scope\n\nVersion {n} of the {title} for the benchmark, rule {n}.\n"
+
+LUA_PENDING = """
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  return wrk.format("GET", "/api/v1/users/bench-" .. math.random(1, %(users)d) .. "/pending",
+                    {["Authorization"] = "Bearer %(key)s"})
+end
+%(delay)s
+"""
+
+LUA_ACCEPT = """
+counter, created, other = 0, 0, 0
+local threads = {}
+setup = function(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+request = function()
+  counter = counter + 1
+  local user = tid + 1 + (counter - 1) * %(threads)d
+  local body = '{"version_uid": "%(uid)s", "ip": "198.51.100.7", "user_agent": "wrk"}'
+  return wrk.format("POST", "/api/v1/users/bench-" .. user .. "/acceptances",
+                    {["Authorization"] = "Bearer %(key)s", ["Content-Type"] = "application/json"},
+                    body)
+end
+response = function(status, headers, body)
+  if status == 201 then created = created + 1 else other = other + 1 end
+end
+done = function(summary, latency, requests)
+  local c, o = 0, 0
+  for _, t in ipairs(threads) do c = c + t:get("created"); o = o + t:get("other") end
+  io.write(string.format("CREATED %%d OTHER %%d\\n", c, o))
+end
+"""
+
+
+def sh(cmd: list[str], **kw) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def prepare() -> dict:
+    from notifier import migrate
+    from notifier.embedded import ensure_urls  # noqa: F401 - same import path as the app
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB}"')
+    url = f"{PG}/{DB}"
+    migrate.upgrade(url)
+    from redis import Redis
+
+    Redis.from_url(REDIS).flushdb()
+    from policy_versions import store
+
+    now = datetime.now(UTC)
+    with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        uids = {}
+        for slug, title, plan in (
+            ("privacy", "Privacy Policy", [-400, -30]),  # v2 in force
+            ("terms", "Terms of Service", [-300, 20]),  # v1 in force, v2 upcoming
+            ("cookies", "Cookie Policy", [-100]),
+        ):
+            policy = store.create_policy(conn, slug, title)
+            for n, days in enumerate(plan, 1):
+                effective = now + timedelta(days=days)
+                draft = store.create_draft(
+                    conn,
+                    policy.id,
+                    POLICY.format(title=title, n=n),
+                    created_by=None,
+                    max_bytes=10**6,
+                )
+                with conn.transaction():
+                    version = store.publish(
+                        conn,
+                        draft.id,
+                        effective_at=effective,
+                        summary=f"{title} v{n}",
+                        published_by=None,
+                        verdict="material",
+                        override_reason="benchmark",
+                        acceptance_mode="explicit",
+                        now=effective - timedelta(days=31),
+                    )
+                uids[(slug, n)] = str(version.uid)
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy("COPY users (external_id, email, name, segment) FROM STDIN") as cp:
+                for i in range(1, USERS + 1):
+                    cp.write_row(
+                        (
+                            f"bench-{i}",
+                            f"bench{i}@example.com",
+                            f"User {i}",
+                            ("team", "enterprise", "free")[i % 3],
+                        )
+                    )
+        conn.execute("ANALYZE")
+    return {"url": url, "uids": uids}
+
+
+def start_gunicorn(url: str) -> subprocess.Popen:
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS,
+        "SECRET_KEY": "bench-" + secrets.token_hex(8),
+        "NOTIFIER_DATA_DIR": str(OUT),
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MAX": "4",
+    }
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-w",
+            WORKERS,
+            "-k",
+            WORKER_CLASS,
+            "--threads",
+            THREADS,
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+            "notifier:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/noop", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def wrk(path: str, script: str | None = None, seconds: int = DURATION, conns: int = CONNECTIONS):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if script:
+        lua = OUT / f"s{secrets.token_hex(4)}.lua"
+        lua.write_text(script)
+        cmd += ["-s", str(lua)]
+    out = sh(cmd + [f"http://127.0.0.1:{PORT}{path}"])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = {m[0]: _ms(m[1]) for m in re.findall(r"\s(50|75|90|99)%\s+([\d.]+\w+)", out)}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    created = re.search(r"CREATED (\d+) OTHER (\d+)", out)
+    return {
+        "rps": rps,
+        "p50": pct.get("50"),
+        "p99": pct.get("99"),
+        "raw": out,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "created": int(created.group(1)) if created else None,
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def main() -> None:
+    from notifier import auth
+
+    t0 = time.time()
+    setup = prepare()
+    print(f"prepared {USERS:,} users in {time.time() - t0:.1f}s", flush=True)
+    with psycopg.connect(setup["url"], autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        _, key = auth.create_api_key(conn, "bench", None)
+    proc = start_gunicorn(setup["url"])
+    try:
+        sample = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/users/bench-1/pending",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        body = json.load(urllib.request.urlopen(sample))
+        assert len(body["pending"]) == 3, body
+        wrk("/api/v1/noop", seconds=3)  # warm-up
+        noop = wrk("/api/v1/noop")
+        pending = wrk("/", LUA_PENDING % {"users": USERS, "key": key, "delay": ""})
+        # Half of the no-op's rate, paced per connection with wrk's delay() hook.
+        target = noop["rps"] / 2
+        conns = 8
+        delay_ms = conns / target * 1000  # an upper bound on the rate: latency adds to it
+        paced = wrk(
+            "/",
+            LUA_PENDING
+            % {
+                "users": USERS,
+                "key": key,
+                "delay": f"delay = function() return {delay_ms:.2f} end",
+            },
+            conns=conns,
+        )
+        accept_script = LUA_ACCEPT % {
+            "threads": 2,
+            "key": key,
+            "uid": setup["uids"][("privacy", 2)],
+        }
+        accepted = wrk("/", accept_script, seconds=DURATION)
+        with psycopg.connect(setup["url"], autocommit=True) as conn:
+            rows = conn.execute("SELECT count(*) FROM acceptances").fetchone()[0]
+        verify = subprocess.run(
+            [str(ROOT / ".venv/bin/flask"), "--app", "notifier", "evidence", "verify"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=os.environ
+            | {
+                "DATABASE_URL": setup["url"],
+                "REDIS_URL": REDIS,
+                "NOTIFIER_DATA_DIR": str(OUT),
+                "SECRET_KEY": "x",
+                "LOG_LEVEL": "WARNING",
+            },
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+    ratio = pending["rps"] / noop["rps"]
+    machine = f"{platform.node()} · {os.cpu_count()} vCPU · {platform.platform()}"
+    pg_version = sh(["psql", f"{PG}/postgres", "-Atc", "SHOW server_version"]).strip()
+    report = {
+        "machine": machine,
+        "postgres": pg_version,
+        "users": USERS,
+        "gunicorn": f"-w {WORKERS} -k {WORKER_CLASS} --threads {THREADS}",
+        "wrk": f"-t2 -c{CONNECTIONS} -d{DURATION}s",
+        "noop_rps": noop["rps"],
+        "pending_rps": pending["rps"],
+        "ratio": round(ratio, 3),
+        "pending_p99_full_ms": pending["p99"],
+        "paced_target_rps": round(target),
+        "paced_rps": paced["rps"],
+        "paced_p50_ms": paced["p50"],
+        "paced_p99_ms": paced["p99"],
+        "accept_rps": accepted["rps"],
+        "accept_p99_ms": accepted["p99"],
+        "accept_201": accepted["created"],
+        "accept_non2xx": accepted["non2xx"],
+        "acceptance_rows": rows,
+        # wrk stops mid-flight: up to one request per connection commits without being counted.
+        "none_lost": accepted["created"] <= rows <= accepted["created"] + CONNECTIONS,
+        "chain_verify": verify.stdout.strip() or verify.stderr.strip()[-300:],
+    }
+    print(json.dumps(report, indent=2))
+    ok = (
+        ratio >= 0.70
+        and (paced["p99"] or 99) <= 15
+        and accepted["rps"] >= 1000
+        and report["none_lost"]
+    )
+    print(
+        ("PASS" if ok else "MISS") + ": pending/noop "
+        f"{ratio:.0%} (target ≥70%), p99 at half load {paced['p99']} ms (≤15), "
+        f"accept {accepted['rps']:.0f}/s (≥1000), rows {rows} vs 201s {accepted['created']}"
+    )
+    (OUT / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"raw wrk output and report in {OUT}")
+    for name, result in (
+        ("noop", noop),
+        ("pending", pending),
+        ("paced", paced),
+        ("accept", accepted),
+    ):
+        (OUT / f"{name}.txt").write_text(result["raw"])
+
+
+if __name__ == "__main__":
+    main()
