@@ -6,9 +6,21 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import auth, cli, db, errors, observability, queues, security
+from . import auth, cli, db, errors, evidence_cli, observability, openapi, queues, security
 from .config import config_from_env
 from .embedded import ensure_urls
+from .views import (
+    accept,
+    admin,
+    api,
+    hostadmin,
+    notices,
+    public,
+    reports,
+    users_api,
+    webhooks,
+    widget,
+)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -23,20 +35,12 @@ def create_app(config: dict | None = None) -> Flask:
     for part in (db, queues, errors, security, auth, cli, observability):
         part.init_app(app)
 
-    from .views import admin, api, public
-
-    for bp in (admin.bp, public.bp, api.bp):
-        app.register_blueprint(bp)
-
-    from .views import notices as notice_views
-    from .views import webhooks
-
-    for bp in (notice_views.bp, notice_views.api_bp, webhooks.bp):
-        app.register_blueprint(bp)
-    from . import evidence_cli
-    from .views import accept, hostadmin, reports, users_api, widget
-
-    for bp in (accept.bp, users_api.bp, reports.bp, hostadmin.bp, widget.bp):
-        app.register_blueprint(bp)
     evidence_cli.init_app(app)
+
+    blueprints = (
+        admin.bp, public.bp, api.bp, openapi.bp, notices.bp, notices.api_bp, webhooks.bp,
+        accept.bp, users_api.bp, reports.bp, hostadmin.bp, widget.bp,
+    )  # fmt: skip
+    for bp in blueprints:
+        app.register_blueprint(bp)
     return app
