@@ -121,3 +121,29 @@ def test_activity_implies_acceptance_of_non_material_notice_versions(app, api, d
     again = api.post("/api/v1/users/u-1/activity", json={}).get_json()
     assert again["implied"] == []
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1
+
+
+def test_material_notice_version_is_implied_once_the_notice_email_is_delivered(app, api, db):
+    version = publish_version(app, mode="notice", verdict="material", effective_in_days=-1)
+    put_user(api, "u-1")
+    user_id = db.execute("SELECT id FROM users").fetchone()["id"]
+    notice_id = db.execute(
+        """
+        INSERT INTO notices (version_id, email, in_app, state)
+        VALUES (%(v)s, true, true, 'done') RETURNING id
+    """,
+        {"v": version.id},
+    ).fetchone()["id"]
+    delivery = db.execute(
+        """
+        INSERT INTO deliveries (notice_id, user_id, batch_no, state)
+        VALUES (%(n)s, %(u)s, 0, 'sent') RETURNING id
+    """,
+        {"n": notice_id, "u": user_id},
+    ).fetchone()["id"]
+    body = api.post("/api/v1/users/u-1/activity", json={}).get_json()
+    assert body["implied"] == [] and body["not_implied"][0]["policy"] == "privacy"
+    db.execute("UPDATE deliveries SET state = 'delivered' WHERE id = %(id)s", {"id": delivery})
+    body = api.post("/api/v1/users/u-1/activity", json={}).get_json()
+    [implied] = body["implied"]
+    assert (implied["method"], implied["delivery_id"]) == ("implied", delivery)
