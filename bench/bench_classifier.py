@@ -18,6 +18,9 @@ from policy_versions.materiality import classify  # noqa: E402
 
 LABELS = ("cosmetic", "minor", "material")
 OUT = ROOT / "BENCHMARKS_classifier.md"
+HOLDOUT = ROOT / "tests" / "corpus_holdout"
+# The date the rules were last changed after looking at the held-out set's disagreements.
+HOLDOUT_INFORMED = "2026-11-23"
 
 
 def machine() -> str:
@@ -123,6 +126,54 @@ def run() -> str:
         f"{p.id} ({p.label} -> {by_id[p.id]}: {p.note})" for p in pairs if by_id[p.id] != p.label
     ]
     parts.append("Disagreements with the labels: " + ("; ".join(misses) or "none") + "\n")
+    parts.append(run_holdout(best_threshold(pairs, ratios)))
+    return "\n".join(parts)
+
+
+def run_holdout(threshold: float) -> str:
+    """The same classifier and baselines on tests/corpus_holdout, written blind to the rules."""
+    pairs = load_pairs(HOLDOUT)
+    truth = [p.label for p in pairs]
+    started = time.perf_counter()
+    predicted = [classify(p.old, p.new).verdict for p in pairs]
+    elapsed = time.perf_counter() - started
+    ratios = {p.id: changed_ratio(p) for p in pairs}
+    misses = [
+        f"{p.id} ({p.label} -> {v}: {p.note})"
+        for p, v in zip(pairs, predicted, strict=True)
+        if v != p.label
+    ]
+    parts = [
+        "## Blind held-out set (tests/corpus_holdout)\n",
+        f"{len(pairs)} labelled pairs from {len({p.base for p in pairs})} base documents "
+        f"({', '.join(f'{sum(t == label for t in truth)} {label}' for label in LABELS)}), "
+        "written without access to the rules (see tests/corpus_holdout/README.md). "
+        f"Classifying all pairs took {elapsed * 1000:.0f} ms.\n",
+        f"Caveat: after the fixes of {HOLDOUT_INFORMED} this set informed the rules, so it is no "
+        "longer fully blind. Its first run (before those fixes) scored material precision "
+        "0.842, recall 0.914, F1 0.877 with 10 disagreements; the fixes were stated as general "
+        "rules (opposites are not typos, legal forms name no topic or party, numbers and "
+        "limiting words compared per sentence, reordered items, notice channels, items of a "
+        "prohibition, paraphrased sentences) and unit-tested on other sentences, but the figures "
+        "below are partly in-sample and overstate accuracy on unseen policies. The baselines "
+        "have no such advantage.\n",
+        report("Classifier (held-out set)", truth, predicted),
+        report(
+            "Baseline: every change is material (held-out set)", truth, ["material"] * len(pairs)
+        ),
+        report(
+            "Baseline: fixed 2% changed characters (held-out set)",
+            truth,
+            ["material" if ratios[p.id] >= 0.02 else "minor" for p in pairs],
+        ),
+        report(
+            f"Baseline: changed characters >= {threshold:.4%}, fitted on all of tests/corpus "
+            "(held-out set)",
+            truth,
+            ["material" if ratios[p.id] >= threshold else "minor" for p in pairs],
+        ),
+        "Disagreements with the labels: " + ("; ".join(misses) or "none") + "\n",
+    ]
     return "\n".join(parts)
 
 

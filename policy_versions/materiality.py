@@ -19,17 +19,19 @@ from policy_versions.classification import (
     reason,
 )
 from policy_versions.diff import compute
+from policy_versions.reorder import is_reordering
 from policy_versions.signals import (
     ADDRESS,
     Context,
     contact_kind,
-    is_typo,
     numbers,
     proper_nouns,
+    rewritten,
     single_swap,
     term_topics,
 )
 from policy_versions.triggers import triggers
+from policy_versions.typos import is_typo
 from policy_versions.vocabulary import (
     BUILTIN_TOPICS,
     Topic,
@@ -213,7 +215,10 @@ def _judge_modified(ctx: Context) -> list[Reason]:
             )
         ]
     contact_words = "contact" in ctx.sentence_topics or "contact" in ctx.changed_topics
-    if single_swap(ctx) and ctx.is_material_topic(ctx.section_topics) and not contact_words:
+    # A one-word swap matters when the rest of the sentence stands ("country" -> "city"); in a
+    # sentence rewritten as a whole it is paraphrase, judged by the triggers above.
+    swap = single_swap(ctx) and not rewritten(ctx)
+    if swap and ctx.is_material_topic(ctx.section_topics) and not contact_words:
         return [
             reason(
                 ctx,
@@ -243,6 +248,17 @@ def _judge(ctx: Context) -> list[Reason]:
         return _judge_section(ctx)
     if ch.kind == "moved":
         return _judge_move(ctx)
+    if is_reordering(ch, ctx.old_md, ctx.new_md):
+        return [
+            reason(
+                ctx,
+                "reordered",
+                "minor",
+                ctx.best_topic(ctx.section_topics),
+                "Items of a list, table or paragraph were put in a different order; every "
+                "item is unchanged and none was added or removed.",
+            )
+        ]
     if ch.kind == "renamed":
         if is_typo(ctx):
             return [

@@ -30,6 +30,8 @@ _NUMBER_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)*|[ivxlc]{1,6}|[a-z])\W*$", re.IG
 _NUMBER_REFERENCE = re.compile(
     r"(?:section|sections|clause|article|paragraph|part|chapter|§|¶)\s*$", re.IGNORECASE
 )
+# A Markdown table's separator row: "|---|:--:|"; its dash count is layout, not content.
+_TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?\s*$")
 _DATE_LINE = re.compile(
     r"(?<![A-Za-z0-9])(?:last\s+(?:updated|modified|revised|amended|changed)|effective(?:\s+(?:date|as\s+of|"
     r"from|on))?|updated\s+(?:on|as\s+of)|revision\s+date|version\s+date|date\s+of\s+last|"
@@ -75,6 +77,9 @@ def noise_label(
     line_start = before.rsplit("\n", 1)[-1]
     if not line_start.strip() and _LIST_MARKER.match(deleted) and _LIST_MARKER.match(inserted):
         return "formatting"  # "1." -> "-", "-" -> "*": the list is the same list
+    if _TABLE_RULE.match(old_line) and _TABLE_RULE.match(new_line):
+        if _rule_cells(old_line) == _rule_cells(new_line):
+            return "formatting"  # padding a table's separator row, same columns and alignment
     if _NUMBER_ONLY.match(deleted) and _NUMBER_ONLY.match(inserted):
         if not line_start.strip(" \t#*_>-+(") or _NUMBER_REFERENCE.search(before):
             return "renumbering"
@@ -85,6 +90,12 @@ def noise_label(
     ):
         return "date_line"
     return None
+
+
+def _rule_cells(line: str) -> list[tuple[bool, bool]]:
+    """The columns of a table separator row, as (left-aligned colon, right colon) pairs."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return [(c.startswith(":"), c.endswith(":")) for c in cells]
 
 
 def heading_noise(old_raw: str, new_raw: str) -> str | None:

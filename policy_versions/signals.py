@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -9,7 +10,14 @@ from functools import lru_cache
 
 from policy_versions.changes import Change
 from policy_versions.sections import title_key
-from policy_versions.vocabulary import Cue, Index, Vocabulary, raw_tokens, stem
+from policy_versions.vocabulary import (
+    Cue,
+    Index,
+    Vocabulary,
+    raw_tokens,
+    stem,
+    strip_legal_forms,
+)
 
 # --- reading a change in context -----------------------------------------------------------
 
@@ -58,7 +66,7 @@ class Text:
 
     @classmethod
     def of(cls, text: str, vocab: Vocabulary) -> Text:
-        words = raw_tokens(text)
+        words = raw_tokens(strip_legal_forms(text))
         stems = [stem(w) for w in words]
         out_words: list[str] = []
         out_stems: list[str] = []
@@ -200,15 +208,52 @@ def negations(text: Text, ctx: Context) -> int:
     return sum(1 for w in words if w in negation_words)
 
 
-def numbers(text: str, ctx: Context) -> Counter[str]:
-    found = Counter(n.replace(",", "") for n in _NUMBER.findall(text))
+_NUMBER_OR_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+# "once" is a number only next to a unit of time ("once a year", "once per month"); "once a case is
+# open" is a conjunction.
+_ONCE_COUNTS = frozenset({"daily", "weekly", "monthly", "yearly", "annually"})
+_PRONOUN_ONE = frozenset(
+    {"either", "neither", "no", "any", "each", "every", "which", "the", "this"}
+)
+
+
+def number_sequence(text: str, ctx: Context) -> list[str]:
+    """The numbers of a text in reading order, digits and number words alike."""
     number_words = ctx.vocab.words.get("number_words", frozenset())
-    found.update(w for w in raw_tokens(text) if w in number_words)
-    return found
+    tokens = [m.group(0) for m in _NUMBER_OR_WORD.finditer(text)]
+    out = []
+    for i, tok in enumerate(tokens):
+        if tok[0].isdigit():
+            out.append(tok.replace(",", ""))
+            continue
+        word = tok.lower()
+        if word not in number_words:
+            continue
+        if word == "once" and not _counts_time(tokens[i + 1 : i + 4], ctx):
+            continue
+        if word == "one" and (
+            (i and tokens[i - 1].lower() in _PRONOUN_ONE)
+            or tokens[i + 1 : i + 2] in (["another"], ["Another"])
+        ):
+            continue  # "either one can ask", "no one", "one another": a pronoun, not a count
+        out.append(word)
+    return out
+
+
+def _counts_time(following: list[str], ctx: Context) -> bool:
+    units = ctx.vocab.words.get("period_units", frozenset())
+    return any(w.lower() in _ONCE_COUNTS or w.lower().rstrip("s") in units for w in following)
+
+
+def numbers(text: str, ctx: Context) -> Counter[str]:
+    return Counter(number_sequence(text, ctx))
 
 
 def antonym_flip(ctx: Context) -> tuple[str, str] | None:
-    old, new = set(ctx.deleted.stems), set(ctx.inserted.stems)
+    # Raw stems too: synonym folding would hide "including" -> "excluding" ("including" is
+    # folded into "such as").
+    old = set(ctx.deleted.stems) | {stem(w) for w in raw_tokens(ctx.change.deleted)}
+    new = set(ctx.inserted.stems) | {stem(w) for w in raw_tokens(ctx.change.inserted)}
     for a, b in ctx.vocab.antonyms:
         for x, y in ((a, b), (b, a)):
             if x in old and y in new and x not in new and y not in old:
@@ -228,7 +273,7 @@ def modal_classes(text: Text, ctx: Context) -> set[str]:
 def proper_nouns(text: str, ctx: Context) -> set[str]:
     common = ctx.vocab.words.get("common_capitalized", frozenset())
     out = set()
-    for m in _PROPER.finditer(text):
+    for m in _PROPER.finditer(strip_legal_forms(text)):
         word = m.group(0).rstrip(".'’-")
         if word in common or word.upper() == word and len(word) <= 2:
             continue
@@ -239,7 +284,7 @@ def proper_nouns(text: str, ctx: Context) -> set[str]:
 @lru_cache(maxsize=8)
 def names_in(text: str) -> frozenset[str]:
     """Every capitalised word of a document, to tell a newly named party from a known one."""
-    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(text))
+    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(strip_legal_forms(text)))
 
 
 def _strip_contacts(text: str) -> tuple[str, set[str]]:
@@ -251,62 +296,6 @@ def _strip_contacts(text: str) -> tuple[str, set[str]]:
     if ADDRESS.search(text):
         kinds.add("address")
     return " ".join(re.findall(r"\w+", text.lower())), kinds
-
-
-def _levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "non", "dis", "non-")
-
-
-def is_typo(ctx: Context) -> bool:
-    """Same words apart from small spelling or capitalisation fixes to non-critical words."""
-    old = re.findall(r"\w+", ctx.change.deleted)
-    new = re.findall(r"\w+", ctx.change.inserted)
-    if not old or len(old) != len(new):
-        return False
-    critical = (
-        ctx.vocab.words.get("negations", frozenset())
-        | ctx.vocab.words.get("number_words", frozenset())
-        | {
-            c.parts[0]
-            for key in ("permissive_modals", "obligatory_modals", "limiters")
-            for c in ctx.lex(key)
-            if len(c.parts) == 1
-        }
-    )
-    terms = tuple(c for t in ctx.vocab.topics for c in t.terms if len(c.parts) == 1)
-    for a, b in zip(old, new, strict=True):
-        la, lb = a.lower(), b.lower()
-        if la == lb:
-            continue
-        if any(ch.isdigit() for ch in la + lb) or la in critical or lb in critical:
-            return False
-        if any(la == p + lb or lb == p + la for p in _NEGATING_PREFIXES):
-            return False
-        longest = max(len(la), len(lb))
-        distance = _levenshtein(la, lb)
-        if sorted(la) == sorted(lb) and longest >= 3:
-            distance = min(distance, 1)  # a transposition: "teh" -> "the"
-        # Names get one slip at most: "Widgets" -> "Gadgets" is a different company.
-        allowed = 1 if longest <= 5 or a[:1].isupper() or b[:1].isupper() else 2
-        if longest < 4 or distance > allowed:
-            return False
-        # "sell" -> "tell" must not pass as a typo: a short key term counts only when the edit
-        # is a single character in a long word ("deleted" -> "delted").
-        for word in (la, lb):
-            if Index([stem(word)], [word]).find(terms) and (longest < 6 or distance > 1):
-                return False
-    return True
 
 
 def _covered(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
@@ -332,6 +321,47 @@ def contact_kind(ctx: Context) -> str | None:
         if old_in and new_in:
             return kind
     return None
+
+
+def kept_share(ctx: Context) -> float:
+    """How much of the sentence's content words survive the edit (Jaccard, 1.0 = all)."""
+    old, new = ctx.old_sent.content(), ctx.new_sent.content()
+    return len(old & new) / max(1, len(old | new))
+
+
+def rewritten(ctx: Context) -> bool:
+    """The sentence was rewritten as a whole: fewer than half its content words were kept, or
+    it was edited in four or more separate places (plain-language rewording, not one swap)."""
+    if kept_share(ctx) < 0.5:
+        return True
+    matcher = difflib.SequenceMatcher(None, ctx.old_sent.stems, ctx.new_sent.stems, autojunk=False)
+    return sum(1 for op in matcher.get_opcodes() if op[0] != "equal") >= 4
+
+
+def negated_words(text: Text, ctx: Context) -> set[str]:
+    """The stem each negation applies to: the first content word after it ("not *sell*")."""
+    negation_words = ctx.vocab.words.get("negations", frozenset())
+    out = set()
+    for i, word in enumerate(text.words):
+        if word in negation_words:
+            following = [
+                s
+                for s, w in zip(text.stems[i + 1 : i + 5], text.words[i + 1 : i + 5], strict=True)
+                if w not in _STOP
+            ]
+            out.update(following[:1])
+    return out
+
+
+_LIST_JOINER = re.compile(r"^\s*(?:[,;]|(?:and|or|nor)\b)|(?:[,;]|\b(?:and|or|nor))\s*$", re.I)
+
+
+def list_item_edit(deleted: str, inserted: str) -> bool:
+    """An item inserted into or cut from a list inside one sentence: ", tobacco" / "spam or"."""
+    fragment = inserted if inserted.strip() else deleted
+    if deleted.strip() and inserted.strip():
+        return False
+    return bool(_LIST_JOINER.search(fragment)) and not _SENTENCE_END.search(fragment.strip())
 
 
 def single_swap(ctx: Context) -> bool:

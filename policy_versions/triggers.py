@@ -7,13 +7,34 @@ from policy_versions.signals import (
     Context,
     Text,
     antonym_flip,
+    list_item_edit,
     modal_classes,
     names_in,
+    negated_words,
     negations,
+    number_sequence,
     numbers,
     proper_nouns,
+    rewritten,
     term_topics,
 )
+
+
+def _negation_reworded(ctx: Context) -> bool:
+    """A sentence rewritten as a whole whose new negation applies to none of its old words.
+
+    A flip needs the same predicate on both sides, once negated and once not ("we sell" /
+    "we do not sell"); "after that" rewritten as "if they have not done so by then" negates
+    a predicate that was never there, so the rewrite is judged by its other signals.
+    """
+    if not rewritten(ctx) or min(len(ctx.deleted.content()), len(ctx.inserted.content())) < 3:
+        return False
+    more, other = (
+        (ctx.new_sent, ctx.old_sent)
+        if negations(ctx.new_sent, ctx) > negations(ctx.old_sent, ctx)
+        else (ctx.old_sent, ctx.new_sent)
+    )
+    return not negated_words(more, ctx) & set(other.stems)
 
 
 def triggers(ctx: Context) -> list[Reason]:
@@ -24,9 +45,11 @@ def triggers(ctx: Context) -> list[Reason]:
 
     # Negation: count in the changed words, then confirm on the whole sentence so that
     # "do not" -> "never" (one negation each) is not a flip.
-    if negations(ctx.deleted, ctx) != negations(ctx.inserted, ctx) and negations(
-        ctx.old_sent, ctx
-    ) != negations(ctx.new_sent, ctx):
+    if (
+        negations(ctx.deleted, ctx) != negations(ctx.inserted, ctx)
+        and negations(ctx.old_sent, ctx) != negations(ctx.new_sent, ctx)
+        and not _negation_reworded(ctx)
+    ):
         contact_only = ctx.section_topics == {"contact"} and not ctx.changed_topics
         out.append(
             reason(
@@ -53,7 +76,11 @@ def triggers(ctx: Context) -> list[Reason]:
         )
 
     old_numbers, new_numbers = numbers(ch.deleted, ctx), numbers(ch.inserted, ctx)
-    if old_numbers != new_numbers:
+    # Confirmed on the whole sentence, in reading order: a clause added next to an unchanged
+    # "72 hours" changes no period, while two periods trading places does.
+    if old_numbers != new_numbers and number_sequence(ctx.old_sentence, ctx) != number_sequence(
+        ctx.new_sentence, ctx
+    ):
         window_old = ctx.old_md[max(0, ch.old_start - 24) : ch.old_start + len(ch.deleted) + 40]
         window_new = ctx.new_md[max(0, ch.new_start - 24) : ch.new_start + len(ch.inserted) + 40]
         windows = Text.of(window_old + " \n " + window_new, ctx.vocab)
@@ -73,6 +100,28 @@ def triggers(ctx: Context) -> list[Reason]:
                 verdict,
                 ctx.best_topic(),
                 f"{what}: '{quote(ch.deleted)}' became '{quote(ch.inserted)}'.",
+            )
+        )
+
+    # "for a whole day" -> "for a whole week": the unit of a period replaced, no digit in sight.
+    units = ctx.lex("period_units")
+    old_units, new_units = ctx.deleted.find(units), ctx.inserted.find(units)
+    if (
+        old_units
+        and new_units
+        and old_units != new_units
+        and material_ctx
+        and ctx.old_sent.find(units) != ctx.new_sent.find(units)
+        and not any(r.kind == "period_changed" for r in out)
+    ):
+        out.append(
+            reason(
+                ctx,
+                "period_changed",
+                "material",
+                ctx.best_topic(),
+                f"The unit of a time period changed: '{quote(ch.deleted)}' became "
+                f"'{quote(ch.inserted)}'.",
             )
         )
 
@@ -101,9 +150,15 @@ def triggers(ctx: Context) -> list[Reason]:
             )
         )
 
-    limit_old = ctx.deleted.find(ctx.lex("limiters"))
-    limit_new = ctx.inserted.find(ctx.lex("limiters"))
-    if limit_old != limit_new and material_ctx:
+    # Confirmed on the whole sentence: "only" moved to another spot in a reworded sentence
+    # still limits it.
+    limiters = ctx.lex("limiters")
+    limit_old, limit_new = ctx.deleted.find(limiters), ctx.inserted.find(limiters)
+    if (
+        limit_old != limit_new
+        and material_ctx
+        and ctx.old_sent.find(limiters) != ctx.new_sent.find(limiters)
+    ):
         out.append(
             reason(
                 ctx,
@@ -114,6 +169,21 @@ def triggers(ctx: Context) -> list[Reason]:
                 "which widens or narrows the statement.",
             )
         )
+
+    if {"policy_changes"} & (ctx.section_topics | ctx.old_section_topics | ctx.sentence_topics):
+        channels = ctx.lex("notice_channels")
+        old_ch, new_ch = ctx.old_sent.find(channels), ctx.new_sent.find(channels)
+        if old_ch != new_ch and (ctx.deleted.find(channels) or ctx.inserted.find(channels)):
+            out.append(
+                reason(
+                    ctx,
+                    "notice_channel_changed",
+                    "material",
+                    "policy_changes",
+                    f"How users are told about changes is different: "
+                    f"'{quote(ch.deleted)}' became '{quote(ch.inserted)}'.",
+                )
+            )
 
     sharing = (
         {"data_sharing", "ai_ml", "transfers"} & (ctx.section_topics | ctx.old_section_topics)
@@ -207,6 +277,28 @@ def triggers(ctx: Context) -> list[Reason]:
     referential = ctx.inserted.find(ctx.lex("referential")) or ctx.deleted.find(
         ctx.lex("referential")
     )
+    rule = ctx.lex("prohibition_cues")
+    contact = "contact" in ctx.sentence_topics | ctx.changed_topics
+    if (
+        not referential
+        and not contact
+        and (ctx.old_sent.find(rule) or ctx.new_sent.find(rule))
+        and list_item_edit(ch.deleted, ch.inserted)
+    ):
+        added = ctx.inserted.content() - ctx.old_sent.content()
+        removed = ctx.deleted.content() - ctx.new_sent.content()
+        if (added and not ctx.deleted.content()) or (removed and not ctx.inserted.content()):
+            verb = "added to" if added else "removed from"
+            out.append(
+                reason(
+                    ctx,
+                    "usage_rule_changed",
+                    "material",
+                    ctx.best_topic({"scope"}),
+                    f"'{quote(ch.inserted if added else ch.deleted)}' was {verb} a rule on "
+                    "what users must not or may only do.",
+                )
+            )
     if not out and not referential:
         new_content = ctx.inserted.content() - ctx.old_sent.content()
         old_content = ctx.deleted.content() - ctx.new_sent.content()

@@ -39,6 +39,22 @@ def raw_tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
+# A company's legal form names no topic and no new party: "limited liability company" is not a
+# clause about liability, and "Cloudbarrow Hosting B.V." is the "Cloudbarrow Hosting" already
+# named. Abbreviations are matched case-sensitively; "Limited" only right after a name.
+LEGAL_FORM = re.compile(
+    r"(?i:\blimited\s+liability\s+(?:company|partnership)\b|\bpublic\s+benefit\s+corporation\b"
+    r"|\bpublic\s+limited\s+company\b)"
+    r"|(?<![\w.])(?:L\.?L\.?[CP]|Inc|Ltd|Corp|[Cc]orporation|Incorporated|GmbH|AG|KG|B\.?V|N\.V"
+    r"|S\.A|SA|S\.L|S\.r\.l|SARL|S\.A\.S|SAS|PLC|plc|PBC|Oyj?|AB|ApS|A/S|Pty|K\.K)\.?(?!\w)"
+    r"|(?<=[a-z] )Limited\b(?!\s+[A-Z])"
+)
+
+
+def strip_legal_forms(text: str) -> str:
+    return LEGAL_FORM.sub(" ", text) if text else text
+
+
 @dataclass(frozen=True)
 class Cue:
     text: str

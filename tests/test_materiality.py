@@ -215,3 +215,183 @@ def test_extra_vocabulary_file_extends_the_builtin_topics(tmp_path, monkeypatch)
     monkeypatch.setenv("POLICY_TOPICS_FILE", str(extra))
     assert classify(BASE, new).verdict == "material"
     assert "shoe size" in {c.text for c in load_vocabulary().topic("collection").terms}
+
+
+# --- general rules added after the blind held-out review (own examples, both directions) -----
+
+TERMS = """# Example Terms of Service
+
+## 1. Fees
+
+The monthly fee is charged on the first day of each month, including applicable taxes. Our
+liability is capped at the greater of the fees paid or 100 euros.
+
+## 2. Acceptable use
+
+You must not upload malware, spam or stolen content.
+
+You must:
+
+- keep your password secret;
+- tell us about any breach within 24 hours;
+- pay invoices within 30 days.
+
+## 3. Changes to these terms
+
+We will tell you about changes by email at least 30 days before they apply.
+
+## 4. Retention
+
+Invoices are kept for 7 years and server logs for 30 days.
+
+| Data | Kept for |
+|---|---|
+| Invoices | 7 years |
+| Logs | 30 days |
+
+## 5. Who we are
+
+Acme Widgets, Inc., a Delaware corporation, runs the service.
+
+## 6. Sharing
+
+We share data with Northbeam Analytics only to measure usage.
+
+## 7. Account safety
+
+We lock accounts that look hijacked. You can lock your own account, and you can block other
+users at any time.
+
+## 8. Refunds
+
+If the service is down for a whole day, we refund the fee for that month in full and we tell you
+by email.
+"""
+
+
+def terms_edit(old: str, new: str) -> str:
+    assert TERMS.count(old) == 1, old
+    return TERMS.replace(old, new)
+
+
+RULE_CASES = [
+    # An opposite word is never a typo, although "including" -> "excluding" is two letters.
+    ("including applicable", "excluding applicable", "material", "polarity_flip"),
+    ("the greater of", "the lesser of", "material", "polarity_flip"),
+    ("including applicable", "incluidng applicable", "cosmetic", "typo"),
+    # Two words the documents both use are a swap of words, not a slip of the keyboard.
+    ("We lock accounts", "We block accounts", "minor", "wording"),
+    ("We lock accounts", "We lokc accounts", "cosmetic", "typo"),
+    # A company's legal form names no topic and no new party.
+    (
+        "Acme Widgets, Inc., a Delaware corporation,",
+        "Acme Widgets, LLC, a Delaware limited liability company,",
+        "minor",
+        "wording",
+    ),
+    ("Northbeam Analytics only", "Northbeam Analytics GmbH only", "minor", "wording"),
+    ("Northbeam Analytics only", "Driftwood Labs GmbH only", "material", "new_recipient"),
+    (
+        "a Delaware corporation, runs the service.",
+        "a Delaware corporation, runs the service and accepts no liability for outages.",
+        "material",
+        "topic_text_added",
+    ),
+    # Padding a table's separator row is layout; a changed cell is not.
+    ("|---|---|", "|----------|--------------|", "cosmetic", "formatting"),
+    ("| Logs | 30 days |", "| Logs | 90 days |", "material", "period_changed"),
+    # A period changes only when the sentence's numbers change, in reading order.
+    (
+        "Invoices are kept for 7 years and server logs for 30 days.",
+        "Once filed, invoices are kept for 7 years, and server logs for 30 days.",
+        "minor",
+        "wording",
+    ),
+    (
+        "Invoices are kept for 7 years and server logs for 30 days.",
+        "Invoices are kept for 30 days and server logs for 7 years.",
+        "material",
+        "period_changed",
+    ),
+    # A limiting word counts per sentence: moved within it, it still limits.
+    (
+        "We share data with Northbeam Analytics only to measure usage.",
+        "We only share data with Northbeam Analytics to measure usage.",
+        "minor",
+        "wording",
+    ),
+    (
+        "We share data with Northbeam Analytics only to measure usage.",
+        "We share data with Northbeam Analytics to measure usage.",
+        "material",
+        "qualifier_changed",
+    ),
+    # How users hear about changes is a promise in itself.
+    (
+        "about changes by email",
+        "about changes by a notice in the app",
+        "material",
+        "notice_channel_changed",
+    ),
+    ("about changes by email", "about changes by e-mail", "minor", "wording"),
+    # Items added to or removed from a prohibition change what users may do.
+    ("malware, spam or stolen", "malware, spam, adult or stolen", "material", "usage_rule_changed"),
+    ("malware, spam or stolen", "malware or stolen", "material", "usage_rule_changed"),
+    ("malware, spam or stolen", "any malware, spam or stolen", "minor", "wording"),
+    ("You must not upload malware", "Users must not upload malware", "minor", "wording"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "kind"), RULE_CASES)
+def test_general_rule_kind_and_verdict(old: str, new: str, verdict: str, kind: str) -> None:
+    result = classify(TERMS, terms_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert kind in kinds(result), result.to_dict()
+
+
+def test_reordered_list_is_minor_but_a_changed_item_is_not() -> None:
+    items = (
+        "- keep your password secret;\n- tell us about any breach within 24 hours;\n"
+        "- pay invoices within 30 days.\n"
+    )
+    reordered = (
+        "- pay invoices within 30 days;\n- tell us about any breach within 24 hours;\n"
+        "- keep your password secret.\n"
+    )
+    result = classify(TERMS, terms_edit(items, reordered))
+    assert result.verdict == "minor", result.to_dict()
+    assert "reordered" in kinds(result)
+    changed = reordered.replace("24 hours", "72 hours")
+    assert classify(TERMS, terms_edit(items, changed)).verdict == "material"
+
+
+def test_paraphrased_sentence_is_judged_by_its_substance_not_its_swaps() -> None:
+    old = (
+        "If the service is down for a whole day, we refund the fee for that month in full and we "
+        "tell you\nby email."
+    )
+    plain = (
+        "When the service has not worked for an entire day, we give back that month's fee in "
+        "full and we tell you\nby email."
+    )
+    assert classify(TERMS, terms_edit(old, plain)).verdict == "minor"
+    # The same predicate negated is still a reversal, however much else was reworded.
+    reversed_ = old.replace("we refund the fee", "we do not refund the fee")
+    result = classify(TERMS, terms_edit(old, reversed_))
+    assert result.verdict == "material"
+    assert "negation_flip" in kinds(result)
+    # One word swapped in an otherwise unchanged sentence is judged as a swap.
+    assert classify(TERMS, terms_edit("for a whole day", "for a whole week")).verdict == (
+        "material"
+    )
+
+
+def test_number_words_count_only_as_numbers() -> None:
+    once = terms_edit("least 30 days before", "least 30 days before, once a year,")
+    assert classify(TERMS, once).verdict == "material"
+    conjunction = terms_edit(
+        "We will tell you about changes", "Once we decide on changes, we will tell you about them"
+    )
+    assert "period_changed" not in kinds(classify(TERMS, conjunction))
+    pronoun = terms_edit("You can lock your own account", "Either one of you can lock the account")
+    assert "number_changed" not in kinds(classify(TERMS, pronoun))
