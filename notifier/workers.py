@@ -12,6 +12,7 @@ from rq import SimpleWorker, Worker
 from .observability import record_job
 
 log = logging.getLogger("notifier.jobs")
+MAINTENANCE_SECONDS = 15  # RQ's default is 600: far too long to notice a lost sweep
 
 
 class AppContextMixin:
@@ -19,7 +20,20 @@ class AppContextMixin:
 
     def __init__(self, *args, app: Flask, **kwargs) -> None:
         self.app = app
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry clean-up, then make sure the recovery sweep is scheduled.
+
+        The sweep reschedules itself, but a Redis that restarted empty has lost it; every
+        worker re-arming it (idempotently, by slot id) means the pipeline heals without a human.
+        """
+        super().run_maintenance_tasks()
+        from . import jobs
+
+        with self.app.app_context():
+            jobs.ensure_sweep()
 
     def perform_job(self, job, queue, *args, **kwargs):
         """Run the job in the app context; log one JSON line and count it for /metrics."""
