@@ -41,5 +41,11 @@ bench-diff: $(STAMP)
 bench-pending: $(STAMP)
 	$(PY) bench/bench_pending.py
 
+## Publish → 100,000 emails to the fake SendGrid (50 ms) with two workers, against the system
+## PostgreSQL (127.0.0.1:5432, database notifier_bench) and Redis (127.0.0.1:6379/9), plus the
+## one-job-per-email baseline over 5,000; writes BENCHMARKS_notify.md.
+bench-notify: $(STAMP)
+	$(PY) bench/bench_notify.py
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -14,13 +14,13 @@ from .views import (
     admin,
     api,
     hostadmin,
-    notices,
     public,
     reports,
     users_api,
     webhooks,
     widget,
 )
+from .views import notices as notice_views  # `notifier.notices` is the SQL module: no shadowing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     evidence_cli.init_app(app)
 
     blueprints = (
-        admin.bp, public.bp, api.bp, openapi.bp, notices.bp, notices.api_bp, webhooks.bp,
+        admin.bp, public.bp, api.bp, openapi.bp, notice_views.bp, notice_views.api_bp, webhooks.bp,
         accept.bp, users_api.bp, reports.bp, hostadmin.bp, widget.bp,
     )  # fmt: skip
     for bp in blueprints:

@@ -70,8 +70,9 @@ def _schedule_send(
             pipeline=pipeline,
         )
     else:
+        # RQ's scheduler keeps whole seconds (it floors): round up so a batch is never early.
         q.enqueue_at(
-            due_at,
+            datetime.fromtimestamp(math.ceil(due_at.timestamp()), UTC),
             send_notice_batch,
             notice_id,
             batch_no,
