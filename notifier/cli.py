@@ -50,6 +50,38 @@ def init_app(app: Flask) -> None:
         applied = migrate.upgrade(current_app.config["DATABASE_URL"])
         click.echo(f"Applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}.")
 
+    @app.cli.command("requeue-stuck")
+    def requeue_stuck() -> None:
+        """Run the recovery sweep now: re-send batches whose lease expired, restart lost jobs."""
+        from . import jobs
+
+        result = jobs.sweep_notices()
+        click.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
+
+    @app.cli.command("purge")
+    @click.option(
+        "--older-than-days",
+        type=click.IntRange(min=1),
+        default=lambda: current_app.config["RETENTION_DAYS"],
+        show_default="RETENTION_DAYS",
+        help="Delete operational logs older than this many days.",
+    )
+    @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+    def purge(older_than_days: int, dry_run: bool) -> None:
+        """Delete webhook events, send attempts, outbox copies and host-webhook logs past the
+        retention period. Acceptance evidence and the audit log are never deleted."""
+        from datetime import UTC, datetime
+
+        from . import audit, retention
+
+        with db.connection() as conn:
+            counts = retention.purge(conn, older_than_days, now=datetime.now(UTC), dry_run=dry_run)
+            if not dry_run:
+                with conn.transaction():
+                    audit.record(conn, "retention.purged", None, days=older_than_days, **counts)
+        verb = "Would delete" if dry_run else "Deleted"
+        click.echo(f"{verb}: " + ", ".join(f"{n} from {t}" for t, n in counts.items()) + ".")
+
     @app.cli.command("load-demo")
     def load_demo() -> None:
         """Load the demo company, its policies and users (idempotent)."""

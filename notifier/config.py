@@ -78,6 +78,7 @@ def config_from_env() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "DB_POOL_MAX": _int("DB_POOL_MAX", 10),
+        "RETENTION_DAYS": _int("RETENTION_DAYS", 400),
         # Notices and sending (docs/notifications.md).
         "NOTICE_MIN_DAYS": _int("NOTICE_MIN_DAYS", 30),
         "REMINDER_DAYS_BEFORE": os.environ.get("REMINDER_DAYS_BEFORE", "7"),
