@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: bench-classifier bench-diff
+bench: bench-classifier bench-diff bench-notify bench-pending
 
 bench-classifier: $(STAMP)
 	$(PY) bench/bench_classifier.py
