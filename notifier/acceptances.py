@@ -271,8 +271,9 @@ def existing(conn: Connection, user_id: int, version_id: int, decision: str) -> 
         """
         SELECT *
           FROM acceptances
-         WHERE user_id = %(user_id)s AND version_id = %(version_id)s AND decision = %(decision)s
-    """,
+         WHERE user_id = %(user_id)s AND version_id + 0 = %(version_id)s
+           AND decision = %(decision)s
+    """,  # `+ 0`: by user, never by version, whatever the statistics say (see decisions.py)
         {"user_id": user_id, "version_id": version_id, "decision": decision},
     ).fetchone()
 

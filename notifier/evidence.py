@@ -88,19 +88,17 @@ def _lock_head(conn: Connection, chain: int) -> dict:
     return head
 
 
-def append(conn: Connection, fields: dict, context: dict) -> dict | None:
-    """Append one decision inside the caller's transaction; None if it already exists.
+def build_row(fields: dict, head: dict, context: dict) -> tuple[dict, str]:
+    """The row to insert after `head` (its last_hash, the new id and time): (row, context salt).
 
     `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
     prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
     """
-    chain = fields["user_id"] % CHAINS
-    head = _lock_head(conn, chain)
     salt = secrets.token_hex(16)
     row = {
         **fields,
         "id": head["id"],
-        "chain": chain,
+        "chain": fields["user_id"] % CHAINS,
         "prev_hash": head["last_hash"],
         "recorded_at": head["now"],
         "context_sha256": context_digest(
@@ -108,39 +106,52 @@ def append(conn: Connection, fields: dict, context: dict) -> dict | None:
         ),
     }
     row["row_hash"] = row_hash(row)
-    return conn.execute(
-        """
-        WITH a AS (
-            INSERT INTO acceptances
-                   (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
-                    recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
-                    prev_hash, row_hash)
-            VALUES (%(id)s, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
-                    %(content_sha256)s, %(decision)s, %(method)s, %(recorded_at)s, %(locale)s,
-                    %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
-                    %(prev_hash)s, %(row_hash)s)
-            ON CONFLICT (user_id, version_id, decision) DO NOTHING
-            RETURNING *
-        ), c AS (
-            INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
-            SELECT a.id, %(salt)s, %(ip)s, %(user_agent)s, %(email)s
-              FROM a
-        ), h AS (
-            UPDATE evidence_chain_head
-               SET last_id = a.id, last_hash = a.row_hash
-              FROM a
-             WHERE evidence_chain_head.chain = a.chain
-        )
-        SELECT * FROM a
-    """,
-        {
-            **row,
-            "salt": salt,
-            "ip": context.get("ip"),
-            "user_agent": context.get("user_agent") or "",
-            "email": context.get("email"),
-        },
-    ).fetchone()
+    return row, salt
+
+
+# Inserts the row and its context and moves the chain head, in one statement. A conflicting
+# (user, version, decision) inserts nothing, so neither the context nor the head changes.
+INSERT_SQL = """
+    WITH a AS (
+        INSERT INTO acceptances
+               (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
+                recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
+                prev_hash, row_hash)
+        VALUES (%(id)s, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
+                %(content_sha256)s, %(decision)s, %(method)s, %(recorded_at)s, %(locale)s,
+                %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
+                %(prev_hash)s, %(row_hash)s)
+        ON CONFLICT (user_id, version_id, decision) DO NOTHING
+        RETURNING *
+    ), c AS (
+        INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
+        SELECT a.id, %(salt)s, %(ip)s, %(user_agent)s, %(email)s
+          FROM a
+    ), h AS (
+        UPDATE evidence_chain_head
+           SET last_id = a.id, last_hash = a.row_hash
+          FROM a
+         WHERE evidence_chain_head.chain = a.chain
+    )
+"""
+
+
+def insert_params(row: dict, salt: str, context: dict) -> dict:
+    return {
+        **row,
+        "salt": salt,
+        "ip": context.get("ip"),
+        "user_agent": context.get("user_agent") or "",
+        "email": context.get("email"),
+    }
+
+
+def append(conn: Connection, fields: dict, context: dict) -> dict | None:
+    """Append one decision inside the caller's transaction; None if it already exists."""
+    head = _lock_head(conn, fields["user_id"] % CHAINS)
+    row, salt = build_row(fields, head, context)
+    params = insert_params(row, salt, context)
+    return conn.execute(INSERT_SQL + "SELECT * FROM a", params).fetchone()
 
 
 @dataclass

@@ -14,13 +14,14 @@ from .. import (
     audit,
     auth,
     db,
+    decisions,
     fastpath,
     gdpr,
     hostkeys,
     hostwebhooks,
     imports,
 )
-from ..errors import PayloadTooLarge, ValidationError
+from ..errors import NotifierError, PayloadTooLarge, ValidationError
 from ..security import csrf
 from .api import json_body
 
@@ -29,12 +30,18 @@ csrf.exempt(bp)  # bearer-key auth, never cookies
 
 MAX_BULK_USERS = 10_000
 MAX_BULK_BYTES = 10 * 1024 * 1024
+FAST_PATH = (
+    "users_api.noop",
+    "users_api.pending",
+    "users_api.acceptance_create",
+    "users_api.decline_create",
+)
 
 
 @bp.before_request
 def require_api_key() -> None:
-    if request.endpoint in ("users_api.noop", "users_api.pending"):
-        return  # no key needed / the key is checked inside the pending query
+    if request.endpoint in FAST_PATH:
+        return  # no key needed / the key is checked inside the endpoint's first query
     with db.connection() as conn:
         g.api_key = hostkeys.authenticate(conn)
 
@@ -145,33 +152,34 @@ def _decision_body() -> dict:
 
 
 def _decide(external_id: str, decision: str):
-    data = _decision_body()
-    if "decision" in data:
-        if data["decision"] not in ("accepted", "declined"):
-            raise ValidationError(
-                "decision must be 'accepted' or 'declined'.",
-                fields={"decision": "accepted or declined"},
-            )
-        decision = data["decision"]
-    ip = acceptances.normalise_ip(data.get("ip"))
-    now = datetime.now(UTC)
-    with db.connection() as conn, conn.transaction():
-        user = audience.get_user(conn, external_id, scope())
-        version = acceptances.find_version(conn, data)
-        row, created, events = acceptances.record(
-            conn,
-            user,
-            version,
-            decision=decision,
-            method="api",
-            now=now,
-            ip=ip,
-            user_agent=data.get("user_agent") or "",
-            locale=data.get("locale"),
-            prompt_text=data.get("prompt_text"),
-            delivery_id=data.get("delivery_id"),
-            api_key_id=g.api_key["id"],
-        )
+    sha = auth._digest(hostkeys.bearer_key())
+    try:
+        data = _decision_body()
+        if "decision" in data:
+            if data["decision"] not in ("accepted", "declined"):
+                raise ValidationError(
+                    "decision must be 'accepted' or 'declined'.",
+                    fields={"decision": "accepted or declined"},
+                )
+            decision = data["decision"]
+        ip = acceptances.normalise_ip(data.get("ip"))
+        ref = decisions.version_ref(data)
+    except NotifierError:
+        with db.connection() as conn:
+            hostkeys.authenticate(conn)  # a bad key answers 401 before a bad body's 4xx
+        raise
+    row, version, created, events = decisions.decide(
+        sha,
+        external_id,
+        ref,
+        decision=decision,
+        now=datetime.now(UTC),
+        ip=ip,
+        user_agent=data.get("user_agent") or "",
+        locale=data.get("locale"),
+        prompt_text=data.get("prompt_text"),
+        delivery_id=data.get("delivery_id"),
+    )
     hostwebhooks.enqueue(events)
     return jsonify(acceptances.acceptance_json(row, version)), 201 if created else 200
 
