@@ -136,20 +136,27 @@ def list_api_keys(conn: Connection) -> list[dict]:
     """).fetchall()
 
 
-def api_key_from_request(conn: Connection) -> dict:
-    """The API key in `Authorization: Bearer …`, or Unauthorized with the reason."""
+def bearer_key() -> str:
+    """The key in `Authorization: Bearer …`, or Unauthorized saying how to send one."""
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    return key.strip()
+
+
+def api_key_from_request(conn: Connection) -> dict:
+    """The request's API key with its host settings (scoping), or Unauthorized with the reason."""
     row = conn.execute(
         """
-        SELECT id, name, prefix, created_by, revoked_at,
-               last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale
-          FROM api_keys
-         WHERE key_sha256 = %(sha)s
+        SELECT k.id, k.name, k.prefix, k.created_by, k.revoked_at,
+               coalesce(s.scoped, false) AS scoped,
+               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
+          FROM api_keys k
+     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
+         WHERE k.key_sha256 = %(sha)s
     """,
-        {"sha": _digest(key.strip())},
+        {"sha": _digest(bearer_key())},
     ).fetchone()
     if row is None:
         raise Unauthorized("This API key is not valid.")

@@ -10,7 +10,6 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import request
 from psycopg import Connection
 
 from . import auth
@@ -19,37 +18,9 @@ from .errors import NotFound, Unauthorized, ValidationError
 MAX_TOKEN_LIFETIME = 24 * 3600
 
 
-def bearer_key() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-    return key.strip()
-
-
-def authenticate(conn: Connection) -> dict:
-    """The bearer key with its host settings in one query."""
-    key = bearer_key()
-    row = conn.execute(
-        """
-        SELECT k.id, k.name, k.prefix, k.created_by, k.revoked_at,
-               coalesce(s.scoped, false) AS scoped,
-               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
-          FROM api_keys k
-     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
-         WHERE k.key_sha256 = %(sha)s
-    """,
-        {"sha": auth._digest(key.strip())},
-    ).fetchone()
-    if row is None:
-        raise Unauthorized("This API key is not valid.")
-    if row["revoked_at"] is not None:
-        raise Unauthorized("This API key was revoked.")
-    if row["stale"]:  # a write per minute per key, not per request
-        conn.execute(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["id"]}
-        )
-    return row
+# One authenticator for every /api/v1 blueprint (it reads the key's scoping too).
+bearer_key = auth.bearer_key
+authenticate = auth.api_key_from_request
 
 
 def settings(conn: Connection, key_id: int) -> dict:
