@@ -12,7 +12,7 @@ from psycopg import Connection
 
 from policy_versions import store
 
-from . import auth
+from . import auth, jobs, notices
 
 DEMO = Path(__file__).resolve().parent / "demo"
 DEMO_ADMIN_EMAIL = "admin@example.com"
@@ -43,6 +43,7 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
         created.append("admin")
 
     manifest = tomllib.loads((DEMO / "manifest.toml").read_text())
+    to_enqueue: list[dict] = []
     today = now.astimezone(ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
     for spec in manifest["policies"]:
         policy = store.find_policy(conn, spec["slug"]) or store.create_policy(
@@ -61,7 +62,7 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
                 # The demo takes the classifier's word; a first version changes everything.
                 verdict = draft.suggested_verdict or "material"
                 with conn.transaction():
-                    store.publish(
+                    version = store.publish(
                         conn,
                         draft.id,
                         effective_at=effective_at,
@@ -71,6 +72,12 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
                         acceptance_mode="explicit",
                         now=published_at,
                     )
+                    if effective_at > now:  # upcoming: its users are being told about it now
+                        notice = notices.create_for_publish(
+                            conn, version, notices.NoticeOptions(), created_by=None, now=now
+                        )
+                        if notice is not None:
+                            to_enqueue.append(notice)
                 created.append(f"{spec['slug']} v{seq}")
 
     with open(DEMO / "users.csv", newline="", encoding="utf-8") as f:
@@ -84,6 +91,8 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
         """,
             rows,
         )
+    for notice in to_enqueue:  # after COMMIT, and after the users exist
+        jobs.enqueue_notice(notice)
     count = conn.execute("SELECT count(*) AS n FROM users").fetchone()["n"]
     done = ", ".join(created) if created else "nothing new"
     return f"Demo loaded ({done}); {count} users."
