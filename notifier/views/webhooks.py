@@ -13,7 +13,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from policy_versions.errors import NotifierError, Unauthorized, ValidationError
+from policy_versions.errors import Forbidden, NotifierError, Unauthorized, ValidationError
 
 from .. import db, queues
 from ..security import csrf
@@ -33,11 +33,6 @@ TRANSITIONS = {
     "dropped": ("dropped", ("pending", "sending", "sent", "deferred")),
 }
 SUPPRESSING = ("bounce", "dropped", "spamreport")
-
-
-class Forbidden(NotifierError):
-    status = 403
-    code = "forbidden"
 
 
 class Unavailable(NotifierError):
