@@ -169,6 +169,25 @@ def _pair_moves(changes: list[Change]) -> list[Change]:
     return out
 
 
+def _without_boundary_blank(
+    ops: list[tuple[str, str]], next_added: bool, next_removed: bool
+) -> list[tuple[str, str]]:
+    """Drop the blank line that only separates a section from one appended or removed after it.
+
+    The last section of a document ends with one newline; append a section after it and the
+    blank line between them falls at the end of the old last section, which would then be
+    reported (and redlined) as a whitespace change the admin never made. Likewise when the
+    section after it is removed. The edit is still replayed (pieces stay exact); it is just not a
+    change of this section.
+    """
+    if len(ops) < 2 or ops[-2][0] != "=":
+        return ops
+    op, text = ops[-1]
+    if text.strip("\n") == "" and ((op == "+" and next_added) or (op == "-" and next_removed)):
+        return ops[:-1]
+    return ops
+
+
 def compute(old_md: str, new_md: str, *, timeout: float = 0.5) -> DiffResult:
     """Diff two versions section by section; the dmp work shares one `timeout` budget (seconds).
 
@@ -215,6 +234,9 @@ def compute(old_md: str, new_md: str, *, timeout: float = 0.5) -> DiffResult:
         body_ops = diff_text(os_.body(old_md), ns.body(new_md), budget)
         b.replay(head_ops, os_.start)
         b.replay(body_ops, os_.body_start)
+        next_added = j + 1 < len(news) and j + 1 not in matched
+        next_removed = i + 1 < len(olds) and i + 1 not in old_to_new
+        body_ops = _without_boundary_blank(body_ops, next_added, next_removed)
         kinds = []
         noise: str | None = None
         if i not in stable:

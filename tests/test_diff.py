@@ -208,3 +208,15 @@ def test_pathological_unrelated_megabyte_is_bounded_and_approximate() -> None:
     assert time.perf_counter() - started < 2.5
     assert result.approximate
     assert diff.apply(old, result) == new
+
+
+@pytest.mark.parametrize("direction", ["appended", "removed"])
+def test_a_section_appended_or_removed_at_the_end_leaves_the_one_before_it_unchanged(direction):
+    extra = "## 4. AI providers\n\nWe share your questions with AI model providers.\n"
+    old, new = BASE.rstrip("\n") + "\n", BASE.rstrip("\n") + "\n\n" + extra
+    if direction == "removed":
+        old, new = new, old
+    result = diff.compute(old, new)
+    assert [c.kind for c in result.changes] == ["added" if direction == "appended" else "removed"]
+    assert [s.kind for s in result.sections] == [c.kind for c in result.changes]
+    assert diff.apply(old, result) == new  # the blank line is still replayed
