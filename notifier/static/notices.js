@@ -1,10 +1,12 @@
-// Live progress of a notice: poll its JSON every 2 s until it is finished; no reload needed.
+// Live progress of a notice: poll its JSON every 2 s until it is finished, then reload once.
 (function () {
   "use strict";
   var section = document.querySelector("[data-progress-url]");
   if (!section) { return; }
   var url = section.getAttribute("data-progress-url");
   var finished = ["done", "cancelled"];
+  var badge = document.getElementById("notice-state");
+  var finishedAtLoad = finished.indexOf(badge ? badge.textContent.trim() : "");
 
   function update(data) {
     var counts = data.counts || {};
@@ -18,8 +20,18 @@
         bar.value = counts[key];
         bar.textContent = counts[key];
       });
+      document.querySelectorAll('[data-percent="' + key + '"]').forEach(function (el) {
+        // Rounded down: 100% only once every recipient is counted.
+        el.textContent = (counts.total ? Math.floor(100 * counts[key] / counts.total) : 0) + "%";
+      });
     });
     var state = document.getElementById("notice-state");
+    if (finished.indexOf(data.state) !== -1 && finishedAtLoad === -1) {
+      // Finished while watched: reload once so the buttons (no more Pause / Cancel), the
+      // finish time and the attempts are the server's, not the ones from when it was sending.
+      location.reload();
+      return false;
+    }
     if (state && data.state && state.textContent !== data.state) {
       state.textContent = data.state;
       state.className = "badge notice-state notice-state-" + data.state;

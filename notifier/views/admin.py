@@ -286,8 +286,9 @@ def version_publish(policy_id: int, version_id: int):
             for name, message in exc.fields.items():
                 field = getattr(form, name, None)
                 (field.errors if field is not None else form.form_errors).append(message)
-            if not exc.fields:
-                form.form_errors.append(exc.message)
+            # The whole sentence (what is wrong and what to do) heads the form; the fields
+            # repeat their part of it.
+            form.form_errors.insert(0, exc.message)
         else:
             version = published
             jobs.enqueue_notice(notice)  # after COMMIT, so the worker sees the rows
