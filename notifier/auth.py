@@ -74,9 +74,11 @@ def admin_required(view):
 
 
 def load_admin() -> None:
-    admin_id = session.get("admin_id")
     g.admin = None
-    if admin_id is None or not request.blueprint == "admin":
+    if request.blueprint != "admin":
+        return  # API, widget and public requests: no session read, no database
+    admin_id = session.get("admin_id")
+    if admin_id is None:
         return
     with db.connection() as conn:
         g.admin = conn.execute(

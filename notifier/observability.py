@@ -137,6 +137,23 @@ def _allowed_to_scrape() -> bool:
         return False
 
 
+# `.labels()` takes a lock and builds a key on every call; the children never change, so each
+# (method, endpoint, status) is looked up once per process. Bounded: endpoints × methods × codes.
+_CHILDREN: dict[tuple, tuple] = {}
+
+
+def _count(method: str, endpoint: str, status: int, seconds: float) -> None:
+    key = (method, endpoint, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN[key] = (
+            REQUESTS.labels(method, endpoint, status),
+            LATENCY.labels(endpoint),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def init_app(app: Flask) -> None:
     live = _LiveCollector(app)
 
@@ -152,22 +169,23 @@ def init_app(app: Flask) -> None:
             return response
         seconds = time.perf_counter() - started
         endpoint = request.endpoint or "unmatched"
-        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
-        LATENCY.labels(endpoint).observe(seconds)
+        status = response.status_code
+        _count(request.method, endpoint, status, seconds)
         response.headers.setdefault("X-Request-Id", g.request_id)
-        log.info(
-            "request",
-            extra={
-                "event": "request",
-                "request_id": g.request_id,
-                "method": request.method,
-                "path": request.path,
-                "endpoint": endpoint,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-                "remote_addr": request.remote_addr,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the fields are built only for a line that is written
+            log.info(
+                "request",
+                extra={
+                    "event": "request",
+                    "request_id": g.request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "remote_addr": request.remote_addr,
+                },
+            )
         return response
 
     @app.get("/metrics")

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -24,6 +25,52 @@ def limiter_storage_uri(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+unix://" + redis_url.removeprefix("unix://")
     return redis_url
+
+
+def _limits_outside_decorators() -> bool:
+    """Whether Flask-Limiter's before-request check can find any limit to apply.
+
+    A `@limiter.limit` route is checked by its decorator, when the view is called; the
+    app-wide before-request hook only applies default, application, meta, blueprint and
+    in-memory-fallback limits. With none of those configured (this app limits sign-in only)
+    the hook evaluates nothing, yet costs ~0.2 ms of every request. Unknown library internals
+    count as "yes", so an upgrade can only make the check run again, never skip a limit.
+    """
+    manager = limiter.limit_manager
+    return bool(
+        manager.application_limits
+        or manager.default_limits
+        or getattr(manager, "_blueprint_limits", True)
+        or getattr(limiter, "_meta_limits", True)
+        or getattr(limiter, "_in_memory_fallback", True)
+    )
+
+
+def _check_request_limit() -> None:
+    if _limits_outside_decorators():
+        limiter._check_request_limit()
+
+
+def _only_check_when_needed(app: Flask) -> None:
+    """Swap Flask-Limiter's before-request hook for one that runs only when it can matter."""
+    hooks = app.before_request_funcs.setdefault(None, [])
+    for i, hook in enumerate(hooks):
+        if hook == limiter._check_request_limit:  # bound methods compare by instance + function
+            hooks[i] = _check_request_limit
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests with no cookie.
+
+    API calls carry no session cookie; Flask opens a session for every request anyway and the
+    default interface builds an itsdangerous serializer (key derivation included) first. The
+    answer is the same: an empty new session, or None (no session) without a secret key.
+    """
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def display_zone() -> ZoneInfo:
@@ -48,6 +95,9 @@ def init_app(app: Flask) -> None:
     # A Redis outage must not lock admins out: fall back to counting in memory.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
+    _only_check_when_needed(app)
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = SessionInterface()
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["localdate"] = localdate
     app.jinja_env.globals["display_timezone"] = lambda: app.config["DISPLAY_TIMEZONE"]
