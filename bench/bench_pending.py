@@ -233,20 +233,25 @@ def main() -> None:
         noop_plain = wrk("/api/v1/noop")
         noop = wrk("/", LUA_NOOP % {"users": USERS, "key": key})
         pending = wrk("/", LUA_PENDING % {"users": USERS, "key": key, "delay": ""})
-        # Half of the no-op's rate, paced per connection with wrk's delay() hook.
+        # Half of the no-op's rate, paced per connection with wrk's delay() hook. Each connection
+        # waits `delay` and then the response, so the delay is calibrated in short runs: the
+        # measured cycle minus the delay is the latency, which comes off the next delay.
         target = noop["rps"] / 2
         conns = 8
-        delay_ms = conns / target * 1000  # an upper bound on the rate: latency adds to it
-        paced = wrk(
-            "/",
-            LUA_PENDING
-            % {
+
+        def paced_script(delay_ms: float) -> str:
+            return LUA_PENDING % {
                 "users": USERS,
                 "key": key,
                 "delay": f"delay = function() return {delay_ms:.2f} end",
-            },
-            conns=conns,
-        )
+            }
+
+        delay_ms = conns / target * 1000  # an upper bound on the rate: latency adds to it
+        for _ in range(2):
+            probe = wrk("/", paced_script(delay_ms), seconds=3, conns=conns)
+            latency_ms = max(0.0, conns / probe["rps"] * 1000 - delay_ms)
+            delay_ms = max(0.0, conns / target * 1000 - latency_ms)
+        paced = wrk("/", paced_script(delay_ms), conns=conns)
         accept_script = LUA_ACCEPT % {
             "threads": 2,
             "key": key,
@@ -293,6 +298,7 @@ def main() -> None:
         "pending_p99_full_ms": pending["p99"],
         "paced_target_rps": round(target),
         "paced_rps": paced["rps"],
+        "paced_delay_ms": round(delay_ms, 2),
         "paced_p50_ms": paced["p50"],
         "paced_p99_ms": paced["p99"],
         "accept_rps": accepted["rps"],
