@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, request, url_for
@@ -159,119 +158,11 @@ def pending(conn: Connection, external_id: str, scope: int | None, now: datetime
     return pending_json(row["items"], external_id, now)
 
 
-# --- the API's cached variant --------------------------------------------------------------
-#
-# What `PENDING_SQL` reads from the policy tables (per policy: the version in force and the next
-# upcoming one) is the same for every user until a policy table changes or time passes the next
-# effective date. Each process keeps that part, with the generation number migration 0005 moves
-# at the commit of every change to policies, policy_versions or version_grace (a sequence value:
-# it never repeats) and the window [lo, hi) of `now` in which no effective date falls. A request
-# then reads only the key, the user, the user's own decisions on the cached versions and the
-# generation, in one statement; when the generation read there differs from the cached one,
-# the answer is recomputed with the full statement, so a stale list is never served. The user's
-# decisions are always read fresh.
-
-CANDIDATES_SQL = (
-    """
-    SELECT (SELECT gen FROM pending_generation WHERE id = 1) AS gen,
-           (SELECT max(effective_at) FROM policy_versions
-             WHERE published_at IS NOT NULL AND effective_at <= %(now)s) AS lo,
-           (SELECT min(effective_at) FROM policy_versions
-             WHERE published_at IS NOT NULL AND effective_at > %(now)s) AS hi,
-           coalesce((
-               SELECT json_agg(c ORDER BY c.policy_id, c.rank)
-                 FROM (
-                   SELECT q.*, dense_rank() OVER (ORDER BY q.title, q.slug) AS ord
-                     FROM ("""
-    + PENDING_SQL[PENDING_SQL.index("SELECT v.*, p.slug") : PENDING_SQL.index(") c\n")]
-    + """) q
-                 ) c
-           ), '[]'::json) AS items
-"""
-)
-
-CACHED_PENDING_SQL = """
-    WITH k AS (
-        SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
-               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
-          FROM api_keys k
-     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
-         WHERE k.key_sha256 = %(sha)s
-    )
-    SELECT k.id AS key_id, k.revoked_at, k.stale, u.id AS user_id,
-           (SELECT gen FROM pending_generation WHERE id = 1) AS gen,
-           ARRAY(SELECT a.version_id
-                   FROM acceptances a
-                  WHERE a.user_id = u.id AND a.version_id = ANY(%(ids)s::bigint[])
-                    AND a.decision = 'accepted') AS accepted,
-           (SELECT json_object_agg(d.version_id, d.recorded_at)
-              FROM acceptances d
-             WHERE d.user_id = u.id AND d.version_id = ANY(%(ids)s::bigint[])
-               AND d.decision = 'declined') AS declined
-      FROM k
- LEFT JOIN users u
-        ON u.external_id = %(ext)s AND u.erased_at IS NULL
-       AND (NOT k.scoped OR u.api_key_id = k.id)
-"""
-
-
-@dataclass(frozen=True)
-class _Candidates:
-    gen: int
-    lo: datetime | None
-    hi: datetime | None
-    items: tuple[dict, ...]  # ordered by policy, then in force before upcoming
-    ids: list[int]
-
-    def covers(self, now: datetime) -> bool:
-        return (self.lo is None or self.lo <= now) and (self.hi is None or now < self.hi)
-
-
-def _candidates(conn: Connection, now: datetime) -> _Candidates | None:
-    """This process's cached candidate versions for `now`, refreshed when outside its window."""
-    state = current_app.extensions.setdefault("pending_candidates", {})
-    found = state.get("current")
-    if found is not None and found.covers(now):
-        return found
-    row = conn.execute(CANDIDATES_SQL, {"now": now}).fetchone()
-    if row["gen"] is None:  # the generation row is gone (a truncate): no caching
-        state["current"] = None
-        return None
-    items = tuple(i for i in row["items"] if i["acceptance_mode"] != "none")
-    found = _Candidates(row["gen"], row["lo"], row["hi"], items, [i["id"] for i in items])
-    state["current"] = found
-    return found
-
-
-def _pick(candidates: _Candidates, accepted: set[int], declined: dict[str, str]) -> list[dict]:
-    """As PENDING_SQL: per policy the first candidate not accepted, ordered by title and slug."""
-    chosen: dict[int, dict] = {}
-    for item in candidates.items:
-        if item["policy_id"] in chosen or item["id"] in accepted:
-            continue
-        chosen[item["policy_id"]] = item | {"declined_at": declined.get(str(item["id"]))}
-    return sorted(chosen.values(), key=lambda i: i["ord"])
-
-
 def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: datetime) -> dict:
     """`pending` for the API: authenticates the key in the same statement."""
-    candidates = _candidates(conn, now)
-    if candidates is not None:
-        row = conn.execute(
-            CACHED_PENDING_SQL,
-            {"sha": key_sha256, "ext": external_id, "ids": candidates.ids},
-        ).fetchone()
-        if row is not None and row["gen"] != candidates.gen:
-            # The policy tables changed since the cache was filled: answer from the tables.
-            current_app.extensions["pending_candidates"]["current"] = None
-            row = None
-            candidates = None
-        elif row is not None and row["user_id"] is not None:
-            row["items"] = _pick(candidates, set(row["accepted"]), row["declined"] or {})
-    if candidates is None:
-        row = conn.execute(
-            KEYED_PENDING_SQL, {"sha": key_sha256, "ext": external_id, "now": now}
-        ).fetchone()
+    row = conn.execute(
+        KEYED_PENDING_SQL, {"sha": key_sha256, "ext": external_id, "now": now}
+    ).fetchone()
     if row is None:
         raise Unauthorized("This API key is not valid.")
     if row["revoked_at"] is not None:

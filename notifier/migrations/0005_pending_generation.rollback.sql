@@ -1,9 +1,0 @@
-DROP TRIGGER version_grace_pending_generation_truncate ON version_grace;
-DROP TRIGGER policy_versions_pending_generation_truncate ON policy_versions;
-DROP TRIGGER policies_pending_generation_truncate ON policies;
-DROP TRIGGER version_grace_pending_generation ON version_grace;
-DROP TRIGGER policy_versions_pending_generation ON policy_versions;
-DROP TRIGGER policies_pending_generation ON policies;
-DROP FUNCTION pending_generation_bump();
-DROP TABLE pending_generation;
-DROP SEQUENCE pending_generation_seq;
