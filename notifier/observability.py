@@ -52,6 +52,17 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, with a request's or job's fields appended as key=value."""
+
+    FIELDS = ("method", "path", "status", "duration_ms", "job", "job_id", "queue", "ok")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        pairs = [f"{k}={getattr(record, k)}" for k in self.FIELDS if hasattr(record, k)]
+        return f"{line} {' '.join(pairs)}" if pairs else line
+
+
 def configure_logging(fmt: str | None = None) -> None:
     """JSON lines on stderr (LOG_FORMAT=json, the default) or plain text (LOG_FORMAT=text).
 
@@ -60,7 +71,7 @@ def configure_logging(fmt: str | None = None) -> None:
     fmt = (fmt or os.environ.get("LOG_FORMAT") or "json").lower()
     handler = _StderrHandler()
     if fmt == "text":
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     else:
         handler.setFormatter(
             JsonFormatter(

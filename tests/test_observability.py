@@ -56,3 +56,14 @@ def test_metrics_are_refused_to_other_addresses_without_the_token(client, monkey
     assert client.get("/metrics", environ_base=outside).status_code == 403
     ok = client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200
+
+
+def test_text_logs_show_the_request_fields_for_a_person(client, caplog):
+    caplog.set_level(logging.INFO, logger="notifier.requests")
+    client.get("/healthz")
+    record = next(r for r in caplog.records if getattr(r, "event", None) == "request")
+    configure_logging("text")
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "is_notifier_handler", False)]
+    line = ours[0].format(record)
+    assert "request method=GET path=/healthz status=200 duration_ms=" in line
+    configure_logging("json")
