@@ -19,13 +19,13 @@ from policy_versions.classification import (
     reason,
 )
 from policy_versions.diff import compute
+from policy_versions.names import name_sequence, preceding, proper_nouns
 from policy_versions.reorder import is_reordering
 from policy_versions.signals import (
     ADDRESS,
     Context,
     contact_kind,
     numbers,
-    proper_nouns,
     rewritten,
     single_swap,
     term_topics,
@@ -168,7 +168,11 @@ def _judge_modified(ctx: Context) -> list[Reason]:
                 f"A spelling or capitalisation fix: '{was}' became '{now}'.",
             )
         ]
-    names_changed = proper_nouns(ch.deleted, ctx) != proper_nouns(ch.inserted, ctx)
+    # Names count as changed when the edit changes them and the sentence no longer names the same
+    # parties in the same order: a name only moved within its sentence names no one new.
+    names_changed = proper_nouns(ch.deleted, ctx, preceding(ctx.old_md, ch.old_start)) != (
+        proper_nouns(ch.inserted, ctx, preceding(ctx.new_md, ch.new_start))
+    ) and name_sequence(ctx.old_sentence, ctx, "") != name_sequence(ctx.new_sentence, ctx, "")
     if (
         ctx.section_topics == {"contact"}
         and not ctx.changed_topics

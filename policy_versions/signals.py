@@ -1,4 +1,7 @@
-"""A change read in context, and its text signals: negations, numbers, modals, names, typos."""
+"""A change read in context, and its text signals: negations, numbers, modals, contacts.
+
+Names (which capitalised words name a party) are read in ``names.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 
 from policy_versions.changes import Change
 from policy_versions.sections import title_key
@@ -33,8 +35,7 @@ ADDRESS = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_PROPER = re.compile(r"\b(?:[A-Z][\w&'’.-]*\w|[a-z]+[A-Z]\w*)")
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     this that these those it its we our us you your they their them he she his her which who whom
     whose what when where why how all any each some such other than then so also may might can
@@ -101,7 +102,7 @@ class Text:
         return cached
 
     def content(self) -> set[str]:
-        return {s for s, w in zip(self.stems, self.words, strict=True) if w not in _STOP}
+        return {s for s, w in zip(self.stems, self.words, strict=True) if w not in STOP_WORDS}
 
 
 _MAX_ANALYSED = 20_000
@@ -270,23 +271,6 @@ def modal_classes(text: Text, ctx: Context) -> set[str]:
     return out
 
 
-def proper_nouns(text: str, ctx: Context) -> set[str]:
-    common = ctx.vocab.words.get("common_capitalized", frozenset())
-    out = set()
-    for m in _PROPER.finditer(strip_legal_forms(text)):
-        word = m.group(0).rstrip(".'’-")
-        if word in common or word.upper() == word and len(word) <= 2:
-            continue
-        out.add(word)
-    return out
-
-
-@lru_cache(maxsize=8)
-def names_in(text: str) -> frozenset[str]:
-    """Every capitalised word of a document, to tell a newly named party from a known one."""
-    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(strip_legal_forms(text)))
-
-
 def _strip_contacts(text: str) -> tuple[str, set[str]]:
     kinds = set()
     for kind, pattern in (("link", _URL), ("email", _EMAIL), ("phone", _PHONE)):
@@ -347,7 +331,7 @@ def negated_words(text: Text, ctx: Context) -> set[str]:
             following = [
                 s
                 for s, w in zip(text.stems[i + 1 : i + 5], text.words[i + 1 : i + 5], strict=True)
-                if w not in _STOP
+                if w not in STOP_WORDS
             ]
             out.update(following[:1])
     return out

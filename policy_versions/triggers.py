@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from policy_versions.classification import Reason, quote, reason
+from policy_versions.names import describes_known_party, names_in, preceding, proper_nouns
 from policy_versions.signals import (
     Context,
     Text,
     antonym_flip,
     list_item_edit,
     modal_classes,
-    names_in,
     negated_words,
     negations,
     number_sequence,
     numbers,
-    proper_nouns,
     rewritten,
     term_topics,
 )
@@ -191,8 +190,10 @@ def triggers(ctx: Context) -> list[Reason]:
         or ctx.new_sent.find(ctx.lex("sharing_cues"))
     )
     if sharing:
-        added = proper_nouns(ch.inserted, ctx) - names_in(ctx.old_md)
-        removed = proper_nouns(ch.deleted, ctx) - names_in(ctx.new_md)
+        added = proper_nouns(ch.inserted, ctx, preceding(ctx.new_md, ch.new_start))
+        added -= names_in(ctx.old_md)
+        removed = proper_nouns(ch.deleted, ctx, preceding(ctx.old_md, ch.old_start))
+        removed -= names_in(ctx.new_md)
         topic = ctx.best_topic({"data_sharing"} & (ctx.section_topics | ctx.sentence_topics))
         if added:
             out.append(
@@ -247,8 +248,12 @@ def triggers(ctx: Context) -> list[Reason]:
                 )
             )
 
+    # Recipient wording in the description of a party already named describes it, adds no one.
+    described = describes_known_party(ctx)
     for topic in ctx.vocab.topics:
         if not topic.material or not topic.terms:
+            continue
+        if described and topic.name == "data_sharing":
             continue
         name, v = topic.name, ctx.vocab
         gained = ctx.inserted.find_all(v)[name] - ctx.old_sent.find_all(v)[name]
@@ -299,7 +304,7 @@ def triggers(ctx: Context) -> list[Reason]:
                     "what users must not or may only do.",
                 )
             )
-    if not out and not referential:
+    if not out and not referential and not described:
         new_content = ctx.inserted.content() - ctx.old_sent.content()
         old_content = ctx.deleted.content() - ctx.new_sent.content()
         section_material = ctx.is_material_topic(ctx.section_topics | ctx.old_section_topics)

@@ -395,3 +395,127 @@ def test_number_words_count_only_as_numbers() -> None:
     assert "period_changed" not in kinds(classify(TERMS, conjunction))
     pronoun = terms_edit("You can lock your own account", "Either one of you can lock the account")
     assert "number_changed" not in kinds(classify(TERMS, pronoun))
+
+
+# --- general rules added after the second blind review (own examples, both directions) ------
+
+NOTICE = """# Example Privacy Notice
+
+## 4. Who we share your data with
+
+We use these processors, each bound by a data processing agreement:
+
+- Postmark Ltd (email delivery, Ireland)
+- Scaleway SAS (hosting, France)
+
+We share usage figures with Northbeam Analytics only to plan capacity. You can block other users.
+
+## 5. AI suggestions
+
+5.1 Suggestions may be wrong. You should check each Suggestion before you send it.
+
+## 9. Governing law
+
+The laws of Ireland govern this notice, and the courts of Dublin hear any dispute.
+"""
+
+
+def notice_edit(old: str, new: str) -> str:
+    assert NOTICE.count(old) == 1, old
+    return NOTICE.replace(old, new)
+
+
+NAME_CASES = [
+    # A capital that only opens a sentence or clause is grammar, not a newly named party ...
+    (
+        "5.1 Suggestions may be wrong. You should check each Suggestion before you send it.",
+        "5.1 Suggestions can be wrong. Before you send a Suggestion, check it yourself.",
+        "minor",
+        "wording",
+    ),
+    (
+        "You can block other users.",
+        "Blocking other users is something you can do.",
+        "minor",
+        "wording",
+    ),
+    # ... but a company that opens a sentence is still named, and so is one mid-sentence, even
+    # when its name is an ordinary word the notice uses in lower case ("block").
+    (
+        "only to plan capacity.",
+        "only to plan capacity. Quillfeather Inc receives the same figures.",
+        "material",
+        "new_recipient",
+    ),
+    (
+        "with Northbeam Analytics only",
+        "with Northbeam Analytics and Block only",
+        "material",
+        "new_recipient",
+    ),
+    (
+        "before you send it.",
+        "before you send it. Larkspur Labs reviews every Suggestion.",
+        "material",
+        "new_recipient",
+    ),
+    # A name moved within its sentence names no one new; swapped names change the substance.
+    (
+        "You should check each Suggestion before you send it.",
+        "You should, before you send it, check each Suggestion.",
+        "minor",
+        "wording",
+    ),
+    (
+        "The laws of Ireland govern this notice, and the courts of Dublin hear any dispute.",
+        "This notice is subject to the laws of Ireland, and the courts of Dublin hear any dispute.",
+        "minor",
+        "wording",
+    ),
+    (
+        "The laws of Ireland govern this notice, and the courts of Dublin hear",
+        "The laws of England govern this notice, and the courts of Dublin hear",
+        "material",
+        "named_party_changed",
+    ),
+    # Rewording the description of a processor already listed, same name and country, is minor ...
+    (
+        "- Postmark Ltd (email delivery, Ireland)",
+        "- Postmark Ltd (transactional email delivery service provider, Ireland)",
+        "minor",
+        "wording",
+    ),
+    # ... while a new processor, a new country, a new purpose or new recipients beside the name
+    # are not.
+    (
+        "- Scaleway SAS (hosting, France)",
+        "- Scaleway SAS (hosting, France)\n- Mailwhale GmbH (email delivery, Germany)",
+        "material",
+        "new_recipient",
+    ),
+    (
+        "- Postmark Ltd (email delivery, Ireland)",
+        "- Postmark Ltd (email delivery, United States)",
+        "material",
+        "new_recipient",
+    ),
+    (
+        "- Postmark Ltd (email delivery, Ireland)",
+        "- Postmark Ltd (email delivery and advertising, Ireland)",
+        "material",
+        "topic_text_added",
+    ),
+    (
+        "- Postmark Ltd (email delivery, Ireland)",
+        "- Postmark Ltd and its service providers (email delivery, Ireland)",
+        "material",
+        "topic_text_added",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "kind"), NAME_CASES)
+def test_names_and_known_party_descriptions(old: str, new: str, verdict: str, kind: str) -> None:
+    result = classify(NOTICE, notice_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert kind in kinds(result), result.to_dict()

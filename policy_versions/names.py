@@ -1,0 +1,131 @@
+"""Names in a policy: which capitalised words name a party, and where a known party is described.
+
+A capital that grammar asks for (a sentence, list item or heading that opens with the word) is no
+evidence of a name; a parenthesis right after a party's unchanged name describes that party.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from policy_versions.signals import STOP_WORDS, Context
+from policy_versions.vocabulary import stem, strip_legal_forms
+
+_PROPER = re.compile(r"\b(?:[A-Z][\w&'’.-]*\w|[a-z]+[A-Z]\w*)")
+
+# Where grammar alone asks for a capital: the start of the text or of a sentence, or just after a
+# list marker, a clause number ("5.5"), a heading's hashes, a table's bar or an opening quote.
+_OPENING = re.compile(
+    r"(?:\A|[.!?:;][\"'”’)]*\s+|\|[ \t]*|\n[ \t]*(?:[-*+•>#]+[ \t]*)?)"
+    r"(?:\d+(?:\.\d+)*[.)]?[ \t]+)?[\"'“‘(\[]*\Z"
+)
+
+
+def _at_opening(before: str) -> bool:
+    return bool(_OPENING.search(before if len(before) <= 40 else "x" + before[-40:]))
+
+
+@lru_cache(maxsize=8)
+def _usage(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Words a document writes in lower case, and words it capitalises where grammar does not."""
+    text = strip_legal_forms(text)
+    lower = frozenset(stem(w) for w in re.findall(r"\b[a-z][\w'’-]*", text))
+    chosen = frozenset(
+        m.group(0).rstrip(".'’-")
+        for m in _PROPER.finditer(text)
+        if not _at_opening(text[max(0, m.start() - 40) : m.start()])
+    )
+    return lower, chosen
+
+
+def _grammatical_capital(word: str, ctx: Context) -> bool:
+    """A capital that only opens a sentence or list item is no evidence of a name.
+
+    Such a word is read as an ordinary word when it is a function word, or when the documents
+    write it (in any inflection) in lower case and never capitalise it mid-sentence: "Before
+    relying on ..." names no one; "Experian receives ..." and "... with Block" do.
+    """
+    key = word.lower()
+    if key in STOP_WORDS:
+        return True
+    old_lower, old_chosen = _usage(ctx.old_md)
+    new_lower, new_chosen = _usage(ctx.new_md)
+    if word in old_chosen or word in new_chosen:
+        return False
+    return stem(key) in old_lower or stem(key) in new_lower
+
+
+def proper_nouns(text: str, ctx: Context, before: str | None = None) -> set[str]:
+    return set(name_sequence(text, ctx, before))
+
+
+def name_sequence(text: str, ctx: Context, before: str | None = None) -> list[str]:
+    """Capitalised words of ``text`` that read as names, in reading order.
+
+    ``before`` is the document text just before ``text`` ("" at the document's start); without
+    it, the start of ``text`` is not taken for the start of a sentence.
+    """
+    common = ctx.vocab.words.get("common_capitalized", frozenset())
+    text = strip_legal_forms(text)
+    out = []
+    for m in _PROPER.finditer(text):
+        word = m.group(0).rstrip(".'’-")
+        if word in common or word.upper() == word and len(word) <= 2:
+            continue
+        i = m.start()
+        if i >= 40:
+            lead: str | None = text[i - 40 : i]
+        else:
+            lead = None if before is None else before + text[:i]
+        if lead is None and i > 0:
+            lead = "x " + text[:i]
+        if lead is not None and _at_opening(lead) and _grammatical_capital(word, ctx):
+            continue
+        out.append(word)
+    return out
+
+
+def _parenthesis(doc: str, start: int, end: int) -> tuple[int, int] | None:
+    """The bounds of the one-line parenthesis that holds ``doc[start:end]``, if any."""
+    if start < 0:
+        return None
+    opening = doc.rfind("(", 0, start)
+    closing = doc.find(")", end)
+    if opening < 0 or closing < 0:
+        return None
+    if any(c in doc[opening + 1 : start] for c in "()\n") or any(
+        c in doc[end:closing] for c in "()\n"
+    ):
+        return None
+    return opening, closing
+
+
+def describes_known_party(ctx: Context) -> bool:
+    """The edit only rewords the parenthesis that describes a party named just before it.
+
+    "Hetzner Online GmbH (hosting, Germany)" -> "(cloud hosting provider, Germany)": the line up
+    to the parenthesis is unchanged and names the party, so the words describe a known recipient
+    rather than add one. Names, places and other topics inside the parenthesis still count.
+    """
+    ch = ctx.change
+    old = _parenthesis(ctx.old_md, ch.old_start, ch.old_start + len(ch.deleted))
+    new = _parenthesis(ctx.new_md, ch.new_start, ch.new_start + len(ch.inserted))
+    if old is None or new is None:
+        return False
+    owner = ctx.old_md[ctx.old_md.rfind("\n", 0, old[0]) + 1 : old[0]]
+    if owner != ctx.new_md[ctx.new_md.rfind("\n", 0, new[0]) + 1 : new[0]]:
+        return False
+    names = name_sequence(owner, ctx, "")
+    return bool(names) and strip_legal_forms(owner).rstrip(" ,").endswith(names[-1])
+
+
+def preceding(doc: str, start: int) -> str | None:
+    """The few characters before a change, to tell whether it opens a sentence."""
+    return doc[max(0, start - 40) : start] if start >= 0 else None
+
+
+@lru_cache(maxsize=8)
+def names_in(text: str) -> frozenset[str]:
+    """Every capitalised word of a document, to tell a newly named party from a known one."""
+    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(strip_legal_forms(text)))
