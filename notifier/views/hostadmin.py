@@ -7,10 +7,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from .. import audit, auth, db, hostkeys, hostwebhooks, imports
 from ..auth import admin_required
 from ..errors import ValidationError
-from .reports import load_admin
 
 bp = Blueprint("hostadmin", __name__, url_prefix="/admin/host")
-bp.before_request(load_admin)
 
 
 @bp.get("/import")

@@ -7,14 +7,12 @@ import time
 from flask import (
     Blueprint,
     Response,
-    abort,
     flash,
     g,
     jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -30,18 +28,6 @@ csrf.exempt(api_bp)  # bearer key, never cookies
 
 STATES = ("pending", "sending", "sent", "delivered", "deferred", "bounced", "dropped", "failed",
           "cancelled")  # fmt: skip
-
-
-@bp.before_request
-def load_admin() -> None:
-    """`auth.load_admin` serves the `admin` blueprint only; these pages are admin pages too."""
-    admin_id = session.get("admin_id")
-    if admin_id is None:
-        return
-    with db.connection() as conn:
-        g.admin = conn.execute(
-            "SELECT id, email FROM admins WHERE id = %(id)s", {"id": admin_id}
-        ).fetchone()
 
 
 def _check_form() -> None:
@@ -249,11 +235,7 @@ def outbox_list():
 @auth.admin_required
 def outbox_show(message_id: int):
     with db.connection() as conn:
-        message = conn.execute(
-            "SELECT * FROM outbox WHERE id = %(id)s", {"id": message_id}
-        ).fetchone()
-    if message is None:
-        raise NotFound(f"No outbox message {message_id}.")
+        message = mailer.get_outbox(conn, message_id)
     return render_template("notices/outbox_show.html", message=message)
 
 
@@ -262,12 +244,8 @@ def outbox_show(message_id: int):
 def outbox_html(message_id: int):
     """The HTML part as the recipient's mail client would get it; nothing in it may run."""
     with db.connection() as conn:
-        row = conn.execute(
-            "SELECT html_body FROM outbox WHERE id = %(id)s", {"id": message_id}
-        ).fetchone()
-    if row is None:
-        abort(404)
-    response = Response(row["html_body"], mimetype="text/html")
+        message = mailer.get_outbox(conn, message_id)
+    response = Response(message["html_body"], mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
     )

@@ -12,11 +12,9 @@ from flask import (
     Response,
     abort,
     flash,
-    g,
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
@@ -27,21 +25,6 @@ from .. import acceptances, audience, audit, db, evidence, gdpr, reporting
 from ..auth import admin_required
 
 bp = Blueprint("reports", __name__, url_prefix="/admin/reports")
-
-
-def load_admin() -> None:
-    """The admin blueprint loads g.admin only for itself; reports need the same session."""
-    g.admin = None
-    admin_id = session.get("admin_id")
-    if admin_id is None:
-        return
-    with db.connection() as conn:
-        g.admin = conn.execute(
-            "SELECT id, email FROM admins WHERE id = %(id)s", {"id": admin_id}
-        ).fetchone()
-
-
-bp.before_request(load_admin)
 
 
 def _csv_stream(header, rows):

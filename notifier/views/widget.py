@@ -12,7 +12,6 @@ from ..auth import admin_required
 from ..errors import Forbidden, ValidationError
 from ..security import csrf
 from .api import json_body
-from .reports import load_admin
 
 bp = Blueprint("widget", __name__)
 csrf.exempt(bp)  # signed user tokens, never cookies
@@ -154,6 +153,3 @@ def demo_host():
             settings["prefix"], settings["widget_secret"], external_id, int(time.time()) + 3600
         )
     return render_template("demo/host.html", token=token, external_id=external_id, users=users)
-
-
-bp.before_request(lambda: load_admin() if request.endpoint == "widget.demo_host" else None)
