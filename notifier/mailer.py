@@ -14,6 +14,7 @@ from flask import current_app, render_template, url_for
 from markupsafe import escape
 from psycopg import Connection
 
+from .errors import NotFound
 from .tokens import acceptance_token
 
 # Per-recipient values go in SendGrid `substitutions`, so one request carries one rendered body.
@@ -304,3 +305,11 @@ def list_outbox(conn: Connection, *, after: int | None = None, limit: int = 50) 
     """,
         {"after": after, "limit": limit},
     ).fetchall()
+
+
+def get_outbox(conn: Connection, message_id: int) -> dict:
+    """One stored email, or NotFound."""
+    message = conn.execute("SELECT * FROM outbox WHERE id = %(id)s", {"id": message_id}).fetchone()
+    if message is None:
+        raise NotFound(f"No outbox message {message_id}.")
+    return message

@@ -22,6 +22,18 @@ MAX_SUMMARY = 2000
 CLOCK_SKEW = timedelta(minutes=2)
 
 
+def _fetch_one(conn: Connection, query: str, params: dict) -> Version | None:
+    with conn.cursor(row_factory=class_row(Version)) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()
+
+
+def _fetch_all(conn: Connection, query: str, params: dict) -> list[Version]:
+    with conn.cursor(row_factory=class_row(Version)) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
 def check_slug(slug: str) -> str:
     if not SLUG.match(slug or ""):
         raise ValidationError(
@@ -104,16 +116,15 @@ def list_policies(conn: Connection) -> list[Policy]:
 
 
 def find_version(conn: Connection, policy_id: int, seq: int) -> Version | None:
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND seq = %(seq)s
-        """,
-            {"policy_id": policy_id, "seq": seq},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND seq = %(seq)s
+    """,
+        {"policy_id": policy_id, "seq": seq},
+    )
 
 
 def get_version(conn: Connection, policy_id: int, seq: int) -> Version:
@@ -144,96 +155,90 @@ def list_versions(
     conn: Connection, policy_id: int, *, published_only: bool = True
 ) -> list[Version]:
     """Newest first."""
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s
-               AND (published_at IS NOT NULL OR NOT %(published_only)s)
-          ORDER BY seq DESC
-        """,
-            {"policy_id": policy_id, "published_only": published_only},
-        )
-        return cur.fetchall()
+    return _fetch_all(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s
+           AND (published_at IS NOT NULL OR NOT %(published_only)s)
+      ORDER BY seq DESC
+    """,
+        {"policy_id": policy_id, "published_only": published_only},
+    )
 
 
 def find_draft(conn: Connection, policy_id: int) -> Version | None:
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND published_at IS NULL
-        """,
-            {"policy_id": policy_id},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND published_at IS NULL
+    """,
+        {"policy_id": policy_id},
+    )
 
 
 def in_force(conn: Connection, policy_id: int, at: datetime) -> Version | None:
     """The latest published version whose effective date has come by `at`."""
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND effective_at <= %(at)s
-               AND published_at IS NOT NULL
-          ORDER BY effective_at DESC, seq DESC
-             LIMIT 1
-        """,
-            {"policy_id": policy_id, "at": at},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND effective_at <= %(at)s
+           AND published_at IS NOT NULL
+      ORDER BY effective_at DESC, seq DESC
+         LIMIT 1
+    """,
+        {"policy_id": policy_id, "at": at},
+    )
 
 
 def upcoming(conn: Connection, policy_id: int, at: datetime) -> Version | None:
     """The next published version that is not yet in force at `at`."""
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND effective_at > %(at)s
-               AND published_at IS NOT NULL
-          ORDER BY effective_at, seq
-             LIMIT 1
-        """,
-            {"policy_id": policy_id, "at": at},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND effective_at > %(at)s
+           AND published_at IS NOT NULL
+      ORDER BY effective_at, seq
+         LIMIT 1
+    """,
+        {"policy_id": policy_id, "at": at},
+    )
 
 
 def latest_published(conn: Connection, policy_id: int) -> Version | None:
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND published_at IS NOT NULL
-          ORDER BY seq DESC
-             LIMIT 1
-        """,
-            {"policy_id": policy_id},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND published_at IS NOT NULL
+      ORDER BY seq DESC
+         LIMIT 1
+    """,
+        {"policy_id": policy_id},
+    )
 
 
 def previous_published(conn: Connection, policy_id: int, seq: int) -> Version | None:
     """The published version numbered just before `seq`."""
-    with conn.cursor(row_factory=class_row(Version)) as cur:
-        cur.execute(
-            """
-            SELECT *
-              FROM policy_versions
-             WHERE policy_id = %(policy_id)s AND seq < %(seq)s AND published_at IS NOT NULL
-          ORDER BY seq DESC
-             LIMIT 1
-        """,
-            {"policy_id": policy_id, "seq": seq},
-        )
-        return cur.fetchone()
+    return _fetch_one(
+        conn,
+        """
+        SELECT *
+          FROM policy_versions
+         WHERE policy_id = %(policy_id)s AND seq < %(seq)s AND published_at IS NOT NULL
+      ORDER BY seq DESC
+         LIMIT 1
+    """,
+        {"policy_id": policy_id, "seq": seq},
+    )
 
 
 def create_draft(
