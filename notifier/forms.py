@@ -9,13 +9,25 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     EmailField,
+    IntegerField,
     PasswordField,
     RadioField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
+
+from .versions import GRACE_MAX_DAYS, GRACE_MODE_MESSAGE, GRACE_RANGE_MESSAGE
 
 SLUG_HELP = "lower-case letters, digits and hyphens, e.g. privacy"
 
@@ -47,6 +59,27 @@ def _check_zone(form, field) -> None:
         raise ValidationError("Not an IANA time zone (e.g. Europe/Paris, UTC).") from exc
 
 
+class DaysField(IntegerField):
+    """Whole days; empty means the default, and text that is no number gets the range sentence.
+
+    IntegerField would say "Not a valid integer value." and then NumberRange would add its own
+    message: one sentence saying what to enter is clearer.
+    """
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist or not valuelist[0].strip():
+            return  # keeps the default
+        try:
+            self.data = int(valuelist[0])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(GRACE_RANGE_MESSAGE) from exc
+
+    def pre_validate(self, form) -> None:
+        if self.process_errors:
+            raise StopValidation()  # the parse error above is the whole story
+
+
 class PublishForm(FlaskForm):
     effective_at = DateTimeLocalField(
         "Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
@@ -75,6 +108,12 @@ class PublishForm(FlaskForm):
         default="explicit",
         validators=[DataRequired()],
     )
+    grace_days = DaysField(
+        "Grace period (days)",
+        default=0,
+        validators=[NumberRange(min=0, max=GRACE_MAX_DAYS, message=GRACE_RANGE_MESSAGE)],
+        render_kw={"min": 0, "max": GRACE_MAX_DAYS, "step": 1, "inputmode": "numeric"},
+    )
 
     # The notice (docs/notifications.md): email by default for material changes only.
     send_email = RadioField(
@@ -93,6 +132,10 @@ class PublishForm(FlaskForm):
     window_override_reason = TextAreaField(
         "Why less notice than the minimum", validators=[Optional(), Length(max=2000)]
     )
+
+    def validate_grace_days(self, field: DaysField) -> None:
+        if field.data and self.acceptance_mode.data in ("notice", "none"):
+            raise ValidationError(GRACE_MODE_MESSAGE)
 
     def effective_datetime(self) -> datetime:
         return self.effective_at.data.replace(tzinfo=ZoneInfo(self.timezone.data))

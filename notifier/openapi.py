@@ -292,9 +292,16 @@ SCHEMAS["Publish"] = {
         "verdict": {"enum": ["cosmetic", "minor", "material"]},
         "override_reason": {"type": "string"},
         "acceptance_mode": {"enum": ["explicit", "notice", "none"]},
-        "email": {"type": "boolean"},
+        "grace_days": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 365,
+            "default": 0,
+            "description": "explicit mode only: days after effective_at before the prompt blocks",
+        },
+        "send_email": {"type": "boolean"},
+        "notice_at": {"type": "string", "format": "date-time"},
         "window_override_reason": {"type": "string"},
-        "send_at": {"type": "string", "format": "date-time"},
     },
 }
 SCHEMAS["Bulk"] = {

@@ -48,6 +48,43 @@ def update_draft(conn: Connection, policy: Policy, version: Version, body_md: st
     return version
 
 
+GRACE_MAX_DAYS = 365
+GRACE_RANGE_MESSAGE = f"The grace period must be a whole number of days from 0 to {GRACE_MAX_DAYS}."
+GRACE_RANGE_FIELD = f"must be a whole number of days from 0 to {GRACE_MAX_DAYS}"
+GRACE_MODE_MESSAGE = (
+    "A grace period applies only to explicit acceptance: choose explicit acceptance "
+    "or set the grace period to 0."
+)
+
+
+def check_grace(grace_days: int, acceptance_mode: str) -> ValidationError | None:
+    """Why this grace period cannot be stored with this mode, or None.
+
+    An unknown mode is left to `store.check_publish`, which names it.
+    """
+    if not 0 <= grace_days <= GRACE_MAX_DAYS:
+        return ValidationError(GRACE_RANGE_MESSAGE, fields={"grace_days": GRACE_RANGE_FIELD})
+    if grace_days and acceptance_mode in store.ACCEPTANCE_MODES and acceptance_mode != "explicit":
+        return ValidationError(
+            GRACE_MODE_MESSAGE,
+            fields={"grace_days": "must be 0 unless acceptance_mode is explicit"},
+        )
+    return None
+
+
+def grace_days(conn: Connection, version_id: int) -> int:
+    """Days after the effective date before an explicit prompt blocks (no row: none)."""
+    row = conn.execute(
+        """
+        SELECT grace
+          FROM version_grace
+         WHERE version_id = %(version_id)s
+    """,
+        {"version_id": version_id},
+    ).fetchone()
+    return row["grace"].days if row else 0
+
+
 def publish(
     conn: Connection,
     policy: Policy,
@@ -58,10 +95,35 @@ def publish(
     verdict: str | None,
     override_reason: str | None,
     acceptance_mode: str,
+    grace_days: int = 0,
     published_by: int | None,
     now: datetime,
 ) -> Version:
-    """Publish inside the caller's transaction and write the audit entry with it."""
+    """Publish inside the caller's transaction and write the grace period and audit entry with it.
+
+    A bad grace period is refused before anything is written, together with every other reason
+    the publish would be refused, so that one correction is enough.
+    """
+    bad_grace = check_grace(grace_days, acceptance_mode)
+    if bad_grace is not None:
+        others = store.check_publish(
+            conn,
+            version,
+            effective_at=effective_at,
+            summary=summary,
+            verdict=verdict,
+            override_reason=override_reason,
+            acceptance_mode=acceptance_mode,
+            now=now,
+        )
+        if others:
+            raise ValidationError(
+                f"{bad_grace.message} Also: "
+                + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in others.items())
+                + ".",
+                fields={**others, **bad_grace.fields},
+            )
+        raise bad_grace
     version = store.publish(
         conn,
         version.id,
@@ -73,6 +135,14 @@ def publish(
         acceptance_mode=acceptance_mode,
         now=now,
     )
+    if grace_days:
+        conn.execute(
+            """
+            INSERT INTO version_grace (version_id, grace)
+            VALUES (%(version_id)s, %(grace)s)
+        """,
+            {"version_id": version.id, "grace": timedelta(days=grace_days)},
+        )
     audit.record(
         conn,
         "version.published",
@@ -82,6 +152,7 @@ def publish(
         suggested_verdict=version.suggested_verdict,
         override_reason=version.verdict_override_reason,
         acceptance_mode=version.acceptance_mode,
+        grace_days=grace_days,
         sha256=version.content_sha256,
     )
     return version

@@ -238,11 +238,12 @@ def version_show(policy_id: int, version_id: int):
 
 
 def _notice_context(conn, version) -> dict:
-    """The recipient count before publishing, and the notices once published."""
+    """The recipient count before publishing; the notices and grace period once published."""
     return {
         "notice_audience": notices.count_audience(conn),
         "version_notices": notices.notices_for_version(conn, version.id),
         "notice_min_days": current_app.config["NOTICE_MIN_DAYS"],
+        "grace_days": versions.grace_days(conn, version.id) if version.is_published else 0,
     }
 
 
@@ -268,6 +269,7 @@ def version_publish(policy_id: int, version_id: int):
                     verdict=form.verdict.data,
                     override_reason=form.override_reason.data,
                     acceptance_mode=form.acceptance_mode.data,
+                    grace_days=form.grace_days.data,
                     published_by=g.admin["id"],
                     now=now,
                 )

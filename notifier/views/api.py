@@ -147,6 +147,7 @@ def version_publish(slug: str, seq: int):
     summary = _string(data, "summary")
     override_reason = _string(data, "override_reason", required=False)
     mode = _string(data, "acceptance_mode", required=False) or "explicit"
+    grace_days = _grace_days(data)
     options = _notice_options(data)
     now = datetime.now(UTC)
     with db.connection() as conn, conn.transaction():
@@ -169,6 +170,7 @@ def version_publish(slug: str, seq: int):
             verdict=verdict,
             override_reason=override_reason,
             acceptance_mode=mode,
+            grace_days=grace_days,
             published_by=g.api_key["created_by"],
             now=now,
         )
@@ -191,6 +193,19 @@ def version_publish(slug: str, seq: int):
         }
     )
     return jsonify(data), 200
+
+
+def _grace_days(data: dict) -> int:
+    """`grace_days`: a JSON integer (0 when absent); its range and mode are checked at publish."""
+    value = data.get("grace_days")
+    if value is None:
+        return 0
+    # bool is an int in Python, and 7.0 or "7" would be guesses: only a JSON integer is taken.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            versions.GRACE_RANGE_MESSAGE, fields={"grace_days": versions.GRACE_RANGE_FIELD}
+        )
+    return value
 
 
 def _notice_options(data: dict) -> notices.NoticeOptions:
