@@ -92,4 +92,6 @@ def config_from_env() -> dict:
         "SENDGRID_WEBHOOK_PUBLIC_KEY": os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
         "WEBHOOK_MAX_AGE_SECONDS": _int("WEBHOOK_MAX_AGE_SECONDS", 300),
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 60.0),
+        # Host webhooks to loopback/private addresses: local development and tests only.
+        "HOST_WEBHOOK_ALLOW_PRIVATE": _bool("HOST_WEBHOOK_ALLOW_PRIVATE", False),
     }

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from psycopg import Connection
 
-from . import auth
+from . import auth, hostwebhooks
 from .errors import NotFound, Unauthorized, ValidationError
 
 MAX_TOKEN_LIFETIME = 24 * 3600
@@ -72,12 +72,24 @@ def parse_origins(text: str) -> list[str]:
 
 
 def update_settings(
-    conn: Connection, key_id: int, *, scoped: bool, origins: list[str], webhook_url: str | None
+    conn: Connection,
+    key_id: int,
+    *,
+    scoped: bool,
+    origins: list[str],
+    webhook_url: str | None,
+    allow_private: bool = False,
 ) -> dict:
-    if webhook_url and urlsplit(webhook_url).scheme not in ("http", "https"):
+    """Save the key's settings; a webhook URL aimed at an internal address is refused.
+
+    :param allow_private: HOST_WEBHOOK_ALLOW_PRIVATE, for local development and tests.
+    """
+    problem = webhook_url and hostwebhooks.url_problem(webhook_url, allow_private=allow_private)
+    if problem:
         raise ValidationError(
-            "The webhook URL must start with https:// (or http:// for local tests).",
-            fields={"webhook_url": "an http(s) URL"},
+            f"The webhook URL was not saved: {problem}. Webhooks go only to public "
+            "http(s) addresses, e.g. https://app.example.com/hooks/policy.",
+            fields={"webhook_url": problem},
         )
     settings(conn, key_id)
     conn.execute(

@@ -13,13 +13,15 @@ from acceptance_helpers import accept, publish_version, put_user
 
 
 @pytest.fixture
-def receiver():
+def receiver(app):
+    """A host on 127.0.0.1, which only HOST_WEBHOOK_ALLOW_PRIVATE lets webhooks reach."""
+    app.config["HOST_WEBHOOK_ALLOW_PRIVATE"] = True
     received, answers = [], []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), body))
+            received.append((self.headers, body))  # case-insensitive, as HTTP is
             self.send_response(answers.pop(0) if answers else 200)
             self.end_headers()
 
@@ -43,7 +45,14 @@ def _configure(app, url):
 
     with app.app_context(), db.connection() as conn:
         key_id = conn.execute("SELECT id FROM api_keys").fetchone()["id"]
-        return hostkeys.update_settings(conn, key_id, scoped=False, origins=[], webhook_url=url)
+        return hostkeys.update_settings(
+            conn,
+            key_id,
+            scoped=False,
+            origins=[],
+            webhook_url=url,
+            allow_private=app.config["HOST_WEBHOOK_ALLOW_PRIVATE"],
+        )
 
 
 def _work(app):
@@ -68,7 +77,7 @@ def test_acceptance_and_decline_are_posted_signed(app, api, db, receiver):
     assert events == ["acceptance.created", "acceptance.declined"]
     headers, body = receiver["received"][0]
     stamp, mac = (
-        part.split("=", 1)[1] for part in headers["X-Policynotifier-Signature"].split(",")
+        part.split("=", 1)[1] for part in headers["X-PolicyNotifier-Signature"].split(",")
     )
     expected = hmac.new(
         settings["webhook_secret"].encode(), f"{stamp}.".encode() + body, hashlib.sha256

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from .. import audit, auth, db, hostkeys, hostwebhooks, imports
 from ..auth import admin_required
@@ -77,6 +77,7 @@ def key_show(key_id: int):
                         scoped=request.form.get("scoped") == "1",
                         origins=hostkeys.parse_origins(request.form.get("allowed_origins", "")),
                         webhook_url=(request.form.get("webhook_url") or "").strip() or None,
+                        allow_private=current_app.config["HOST_WEBHOOK_ALLOW_PRIVATE"],
                     )
                     audit.record(conn, "api_key.host_settings", f"api-key:#{key_id}")
                 flash("Settings saved.")
