@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta
+import json
+from datetime import datetime
+from urllib.parse import quote
 
-from flask import current_app, request, url_for
+from flask import current_app, request
 from psycopg import Connection
 
-from . import audience, evidence, hostwebhooks
+from . import audience, db, evidence, hostwebhooks
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 DECISIONS = ("accepted", "declined")
@@ -20,68 +22,96 @@ IMPLIED_PROMPT = (
 )
 
 # One round trip: the user, and per policy the first of (version in force, upcoming version)
-# that asks for acceptance and that this user has not accepted.
+# that asks for acceptance and that this user has not accepted, as the finished JSON document
+# (the API's hot path sends PostgreSQL's text as it is). Timestamps are ISO 8601 in the
+# session's time zone, which both pools set to UTC. `base` is the request's URL root and
+# `accept` this user's acceptance URL; `tests/test_acceptance.py` checks the links against
+# `url_for`.
 PENDING_SQL = """
-    SELECT u.id AS user_id, u.locale,
-           coalesce((
-               SELECT json_agg(x ORDER BY x.title, x.slug)
-                 FROM (
-                   SELECT DISTINCT ON (c.policy_id)
-                          c.id, c.uid, c.seq, c.slug, c.title, c.summary, c.effective_at,
-                          c.acceptance_mode, c.verdict, c.grace_seconds,
-                          d.recorded_at AS declined_at
-                     FROM (
-                       SELECT v.*, p.slug, p.title, 0 AS rank,
-                              extract(epoch FROM g.grace)::int AS grace_seconds
-                         FROM policies p
-                         JOIN LATERAL (
-                             SELECT id, uid, seq, summary, effective_at, acceptance_mode,
-                                    verdict, policy_id
-                               FROM policy_versions
-                              WHERE policy_id = p.id AND published_at IS NOT NULL
-                                AND effective_at <= %(now)s
-                           ORDER BY effective_at DESC, seq DESC
-                              LIMIT 1
-                         ) v ON true
-                    LEFT JOIN version_grace g ON g.version_id = v.id
-                    UNION ALL
-                       SELECT v.*, p.slug, p.title, 1 AS rank,
-                              extract(epoch FROM g.grace)::int AS grace_seconds
-                         FROM policies p
-                         JOIN LATERAL (
-                             SELECT id, uid, seq, summary, effective_at, acceptance_mode,
-                                    verdict, policy_id
-                               FROM policy_versions
-                              WHERE policy_id = p.id AND published_at IS NOT NULL
-                                AND effective_at > %(now)s
-                           ORDER BY effective_at, seq
-                              LIMIT 1
-                         ) v ON true
-                    LEFT JOIN version_grace g ON g.version_id = v.id
-                     ) c
-                LEFT JOIN acceptances d
-                       ON d.user_id = u.id AND d.version_id = c.id AND d.decision = 'declined'
-                    WHERE c.acceptance_mode <> 'none'
-                      AND NOT EXISTS (
-                          SELECT 1
-                            FROM acceptances a
-                           WHERE a.user_id = u.id AND a.version_id = c.id
-                             AND a.decision = 'accepted'
-                      )
-                 ORDER BY c.policy_id, c.rank
-               ) x
-           ), '[]'::json) AS items
+    SELECT u.id AS user_id,
+           json_build_object(
+               'external_id', u.external_id,
+               'pending', coalesce(json_agg(i.item ORDER BY i.title, i.slug)
+                                   FILTER (WHERE i.item IS NOT NULL), '[]'::json),
+               'blocking', coalesce(bool_or(i.blocking), false)
+           )::text AS body
       FROM users u
+ LEFT JOIN LATERAL (
+           SELECT c.title, c.slug, c.blocking,
+                  json_build_object(
+                      'policy', c.slug,
+                      'title', c.title,
+                      'version', c.seq,
+                      'version_uid', c.uid,
+                      'summary', c.summary,
+                      'effective_at', c.effective_at,
+                      'in_force', c.effective_at <= %(now)s,
+                      'mode', c.acceptance_mode,
+                      'material', c.verdict = 'material',
+                      'blocking', c.blocking,
+                      'blocks_at', CASE WHEN c.explicit THEN c.blocks_at END,
+                      'declined_at', c.declined_at,
+                      'prompt', replace(%(prompt)s::text, '{title}', c.title),
+                      'links', json_build_object(
+                          'text', %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq,
+                          'redline',
+                          %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq || '/changes',
+                          'accept', %(accept)s::text
+                      )
+                  ) AS item
+             FROM (
+               SELECT DISTINCT ON (c.policy_id)
+                      c.*, d.recorded_at AS declined_at,
+                      c.effective_at + coalesce(c.grace, interval '0') AS blocks_at,
+                      c.acceptance_mode = 'explicit' AS explicit,
+                      c.acceptance_mode = 'explicit'
+                          AND %(now)s >= c.effective_at + coalesce(c.grace, interval '0')
+                          AS blocking
+                 FROM (
+                   SELECT v.*, p.slug, p.title, 0 AS rank, g.grace
+                     FROM policies p
+                     JOIN LATERAL (
+                         SELECT id, uid, seq, summary, effective_at, acceptance_mode,
+                                verdict, policy_id
+                           FROM policy_versions
+                          WHERE policy_id = p.id AND published_at IS NOT NULL
+                            AND effective_at <= %(now)s
+                       ORDER BY effective_at DESC, seq DESC
+                          LIMIT 1
+                     ) v ON true
+                LEFT JOIN version_grace g ON g.version_id = v.id
+                UNION ALL
+                   SELECT v.*, p.slug, p.title, 1 AS rank, g.grace
+                     FROM policies p
+                     JOIN LATERAL (
+                         SELECT id, uid, seq, summary, effective_at, acceptance_mode,
+                                verdict, policy_id
+                           FROM policy_versions
+                          WHERE policy_id = p.id AND published_at IS NOT NULL
+                            AND effective_at > %(now)s
+                       ORDER BY effective_at, seq
+                          LIMIT 1
+                     ) v ON true
+                LEFT JOIN version_grace g ON g.version_id = v.id
+                 ) c
+            LEFT JOIN acceptances d
+                   ON d.user_id = u.id AND d.version_id = c.id AND d.decision = 'declined'
+                WHERE c.acceptance_mode <> 'none'
+                  AND NOT EXISTS (
+                      SELECT 1
+                        FROM acceptances a
+                       WHERE a.user_id = u.id AND a.version_id = c.id
+                         AND a.decision = 'accepted'
+                  )
+             ORDER BY c.policy_id, c.rank
+           ) c
+      ) i ON true
      WHERE u.external_id = %(ext)s AND u.erased_at IS NULL
        AND (%(scope)s::bigint IS NULL OR u.api_key_id = %(scope)s)
+  GROUP BY u.id
 """
 
-
-def _grace(item: dict) -> timedelta:
-    return timedelta(seconds=item.get("grace_seconds") or 0)
-
-
-# The API's hot path: the key check and the pending query in one round trip.
+# The API's hot path: the key check and the pending document in one round trip.
 KEYED_PENDING_SQL = (
     """
     WITH k AS (
@@ -91,77 +121,62 @@ KEYED_PENDING_SQL = (
      LEFT JOIN api_key_settings s ON s.api_key_id = k.id
          WHERE k.key_sha256 = %(sha)s
     )
-    SELECT k.id AS key_id, k.revoked_at, k.stale, p.user_id, p.items
+    SELECT k.id AS key_id, k.revoked_at, k.stale, p.user_id, p.body
       FROM k
  LEFT JOIN LATERAL ("""
     + PENDING_SQL.replace("%(scope)s", "(CASE WHEN k.scoped THEN k.id END)")
     + """) p ON true
 """
 )
+# Both are over psycopg's 4 KB parse-cache limit as written.
+PENDING_SQL, KEYED_PENDING_SQL = db.compact(PENDING_SQL), db.compact(KEYED_PENDING_SQL)
 
-_LINKS: dict[tuple, tuple[str, str]] = {}
+# werkzeug's quoting of a path segment (`BaseConverter.to_url`).
+_SEGMENT_SAFE = "!$&'()*+,/:;=@"
+_BASES: dict[tuple, str] = {}
 
 
-def _links(slug: str, seq: int, host_url: str | None = None) -> tuple[str, str]:
-    """Public text and redline URLs, built once per host and version (url_for is not free)."""
-    key = (host_url or request.host_url, slug, seq)
-    found = _LINKS.get(key)
+def _url_root() -> str:
+    """`request.url_root`, kept per (scheme, host, script root): werkzeug rebuilds it each time."""
+    env = request.environ
+    key = (
+        env.get("wsgi.url_scheme"),
+        env.get("HTTP_HOST"),
+        env.get("SERVER_NAME"),
+        env.get("SERVER_PORT"),
+        env.get("SCRIPT_NAME"),
+    )
+    found = _BASES.get(key)
     if found is None:
-        if len(_LINKS) > 10_000:
-            _LINKS.clear()
-        found = _LINKS[key] = (
-            url_for("public.version_show", slug=slug, seq=seq, _external=True),
-            url_for("public.version_changes", slug=slug, seq=seq, _external=True),
-        )
+        if len(_BASES) > 1_000:  # the Host header is the client's: keep this bounded
+            _BASES.clear()
+        found = _BASES[key] = request.url_root
     return found
 
 
-def pending_json(items_raw: list[dict], external_id: str, now: datetime) -> dict:
-    accept_api = url_for("users_api.acceptance_create", external_id=external_id, _external=True)
-    items = []
-    host_url = request.host_url  # werkzeug rebuilds it on every access
-    for item in items_raw:
-        effective_at = datetime.fromisoformat(item["effective_at"])
-        blocks_at = effective_at + _grace(item)
-        explicit = item["acceptance_mode"] == "explicit"
-        text, redline = _links(item["slug"], item["seq"], host_url)
-        items.append(
-            {
-                "policy": item["slug"],
-                "title": item["title"],
-                "version": item["seq"],
-                "version_uid": item["uid"],
-                "summary": item["summary"],
-                "effective_at": effective_at.isoformat(),
-                "in_force": effective_at <= now,
-                "mode": item["acceptance_mode"],
-                "material": item["verdict"] == "material",
-                "blocking": explicit and now >= blocks_at,
-                "blocks_at": blocks_at.isoformat() if explicit else None,
-                "declined_at": item["declined_at"],
-                "prompt": DEFAULT_PROMPT.format(title=item["title"]),
-                "links": {"text": text, "redline": redline, "accept": accept_api},
-            }
-        )
+def pending_params(external_id: str, now: datetime) -> dict:
+    base = _url_root()
     return {
-        "external_id": external_id,
-        "pending": items,
-        "blocking": any(i["blocking"] for i in items),
+        "ext": external_id,
+        "now": now,
+        "base": base,
+        "accept": f"{base}api/v1/users/{quote(external_id, safe=_SEGMENT_SAFE)}/acceptances",
+        "prompt": DEFAULT_PROMPT,
     }
 
 
 def pending(conn: Connection, external_id: str, scope: int | None, now: datetime) -> dict:
     """The prompts this user must see now; NotFound when the user is unknown to this key."""
-    row = conn.execute(PENDING_SQL, {"ext": external_id, "scope": scope, "now": now}).fetchone()
+    row = conn.execute(PENDING_SQL, pending_params(external_id, now) | {"scope": scope}).fetchone()
     if row is None:
         raise NotFound(f"No user with the external id {external_id!r}.")
-    return pending_json(row["items"], external_id, now)
+    return json.loads(row["body"])
 
 
-def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: datetime) -> dict:
-    """`pending` for the API: authenticates the key in the same statement."""
+def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: datetime) -> str:
+    """`pending` for the API, as JSON text: authenticates the key in the same statement."""
     row = conn.execute(
-        KEYED_PENDING_SQL, {"sha": key_sha256, "ext": external_id, "now": now}
+        KEYED_PENDING_SQL, pending_params(external_id, now) | {"sha": key_sha256}
     ).fetchone()
     if row is None:
         raise Unauthorized("This API key is not valid.")
@@ -173,7 +188,7 @@ def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: da
         )
     if row["user_id"] is None:
         raise NotFound(f"No user with the external id {external_id!r}.")
-    return pending_json(row["items"], external_id, now)
+    return row["body"]
 
 
 def find_version(conn: Connection, data: dict) -> dict:

@@ -34,6 +34,7 @@ class Database:
                     timeout=5,
                     check=ConnectionPool.check_connection,
                     kwargs={"autocommit": True, "row_factory": dict_row},
+                    configure=configure,
                     name="notifier",
                 )
                 # Do not wait for the first connection: the app must start (and /healthz
@@ -47,6 +48,24 @@ class Database:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None
+
+
+def compact(sql: str) -> str:
+    """The statement on one line, string literals untouched.
+
+    psycopg caches the parse of a statement's placeholders only up to 4,096 characters; a
+    longer one is re-parsed with a regular expression on every call (~0.05 ms on the hot path).
+    """
+    if "--" in sql:
+        raise ValueError("compact() would swallow the rest of the statement into a comment")
+    parts = sql.split("'")
+    parts[::2] = [" ".join(part.split()) for part in parts[::2]]
+    return "'".join(parts).strip()
+
+
+def configure(conn: Connection) -> None:
+    """Every pooled session speaks UTC: JSON built in SQL writes timestamps in its time zone."""
+    conn.execute("SET TIME ZONE 'UTC'")
 
 
 def init_app(app: Flask) -> None:

@@ -1,14 +1,14 @@
-"""The API's decision write path: an acceptance or decline in three round trips, not ~13.
+"""The API's decision write path: an acceptance or decline in two autocommit statements.
 
 `acceptances.record` takes about ten statements (key, user, version, existing decision, superseded
-check, notice delivery, chain lock, insert, webhooks) after the before-request key check on a
-pool that checks each connection out with a round trip. Here one statement checks the key,
-resolves the user and the version, finds an existing decision and the notice delivery and, only
-when a row will be written, locks the chain head and takes the id and the time; Python computes
-the row hash; a second statement inserts the row, its context and its webhook events and moves
-the head; then COMMIT (synchronous_commit stays on: evidence must be durable). psycopg's
-pipeline mode would fold BEGIN and COMMIT into the statements' round trips, but measured here it
-costs more client CPU (0.17 against 0.06 ms for a one-statement transaction) than it saves.
+check, notice delivery, chain lock, insert, webhooks) in the caller's transaction. Here one
+read-only statement checks the key and resolves the user, the version, the version in force, an
+existing decision and the notice delivery; Python checks the request and computes everything of
+the row but the parts only the chain's head gives (id, previous hash, time); one statement
+(`evidence.APPEND_SQL`) locks the head, fills those in, hashes, inserts the row, its context and
+its webhook events, moves the head and commits. No BEGIN or COMMIT round trips, and the head is
+locked only for that one statement (synchronous_commit stays on: evidence must be durable).
+psycopg's pipeline mode was measured and dropped: it costs more client CPU than it saves.
 """
 
 from __future__ import annotations
@@ -56,9 +56,7 @@ def version_ref(data: dict) -> VersionRef:
 # decision and the notice delivery. An existing decision is looked up by user: `version_id + 0`
 # keeps the planner off `acceptances_version`, which it picked while the table's statistics
 # were stale (analyzed empty; autovacuum off or not yet run) and then walked every decision on
-# the version, so each append cost O(rows). The chain head is locked only when a row will be
-# written; the id and the time are taken once the lock is held (`n` reads from `h`), so ids grow
-# in chain order, which `evidence.verify` relies on.
+# the version, so each append cost O(rows).
 RESOLVE_SQL = """
     WITH k AS (
         SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
@@ -89,21 +87,6 @@ RESOLVE_SQL = """
             ORDER BY effective_at DESC, seq DESC
                LIMIT 1
           ) c ON true
-    ), h AS (
-        SELECT h.chain, h.last_hash
-          FROM evidence_chain_head h, u, v
-         WHERE h.chain = mod(u.id, %(chains)s)
-           AND v.published_at IS NOT NULL
-           AND (v.effective_at > %(now)s OR v.id = (SELECT id FROM cur))
-           AND NOT EXISTS (
-               SELECT 1
-                 FROM acceptances a
-                WHERE a.user_id = u.id AND a.version_id + 0 = v.id AND a.decision = %(decision)s
-           )
-           FOR UPDATE OF h
-    ), n AS (
-        SELECT h.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
-          FROM h
     )
     SELECT k.id AS key_id, k.revoked_at, k.stale,
            u.id AS user_id, u.email, u.locale AS user_locale, u.api_key_id AS user_key_id,
@@ -119,23 +102,23 @@ RESOLVE_SQL = """
               JOIN notices dn ON dn.id = d.notice_id
              WHERE d.user_id = u.id AND dn.version_id = v.id
           ORDER BY d.state = 'delivered' DESC, d.id DESC
-             LIMIT 1) AS notice_delivery_id,
-           n.last_hash, n.id, n.now
+             LIMIT 1) AS notice_delivery_id
       FROM k
  LEFT JOIN u ON true
  LEFT JOIN v ON true
  LEFT JOIN cur ON true
- LEFT JOIN n ON true
 """
 
-# The row, its context, the head move, and one webhook event per key with a URL that can see
-# this user (as `hostwebhooks.create_events`), in one statement.
-INSERT_SQL = (
-    evidence.INSERT_SQL
+# The append, plus one webhook event per key with a URL that can see this user (as
+# `hostwebhooks.create_events`); the payload gets the row's id and time from PostgreSQL.
+APPEND_SQL = (
+    evidence.APPEND_SQL
     + """
     , w AS (
         INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
-        SELECT s.api_key_id, a.id, %(event)s, s.webhook_url, %(payload)s
+        SELECT s.api_key_id, a.id, %(event)s, s.webhook_url,
+               jsonb_set(jsonb_set(%(payload)s::jsonb, '{acceptance,id}', to_jsonb(a.id)),
+                         '{acceptance,recorded_at}', to_jsonb(a.recorded_at))
           FROM a, api_key_settings s
           JOIN api_keys k ON k.id = s.api_key_id
          WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
@@ -143,28 +126,31 @@ INSERT_SQL = (
         ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
         RETURNING id
     )
-    SELECT a.*, ARRAY(SELECT id FROM w ORDER BY id) AS event_ids
-      FROM a
+    SELECT (SELECT count(*) FROM n) AS locked, a.*, ARRAY(SELECT id FROM w ORDER BY id) AS event_ids
+      FROM (VALUES (1)) AS one (x)
+ LEFT JOIN a ON true
 """
 )
 
 EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
 
 
-def _webhook_payload(external_id: str, version: dict, row: dict) -> dict:
-    """The same payload as `hostwebhooks.create_events` builds."""
+def _webhook_payload(external_id: str, version: dict, fields: dict) -> dict:
+    """The payload `hostwebhooks.create_events` builds; APPEND_SQL sets id and recorded_at."""
     return {
-        "event": "acceptance.created" if row["decision"] == "accepted" else "acceptance.declined",
+        "event": (
+            "acceptance.created" if fields["decision"] == "accepted" else "acceptance.declined"
+        ),
         "acceptance": {
-            "id": row["id"],
+            "id": None,
             "external_id": external_id,
             "policy": version["slug"],
             "version": version["seq"],
             "version_uid": str(version["uid"]),
-            "decision": row["decision"],
-            "method": row["method"],
-            "recorded_at": row["recorded_at"].isoformat(),
-            "content_sha256": row["content_sha256"],
+            "decision": fields["decision"],
+            "method": fields["method"],
+            "recorded_at": None,
+            "content_sha256": fields["content_sha256"],
         },
     }
 
@@ -249,71 +235,59 @@ def _decide(conn: Connection, key_sha256: str, external_id: str, ref: VersionRef
         "seq": ref.seq,
         "now": now,
         "decision": decision,
-        "chains": evidence.CHAINS,
     }
     if ref.uid == "":  # not a UUID: no version can match
         params |= {"uid": None, "slug": None, "seq": None}
-    with conn.transaction():
-        row = _resolve(conn, params)
-        if row["stale"]:  # a write per minute per key, not per request
-            conn.execute(
-                "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s",
-                {"id": row["key_id"]},
-            )
-        version = {
-            "id": row["version_id"],
-            "uid": row["uid"],
-            "seq": row["seq"],
-            "slug": row["slug"],
-            "title": row["title"],
-        }
-        if row["existing_id"] is not None:
-            found = conn.execute(EXISTING_SQL, {"id": row["existing_id"]}).fetchone()
-            return found, version, False, []
-        _check_acceptable(row, now)
-        if row["id"] is None:  # the chain's head row does not exist yet
-            evidence._lock_head(conn, row["user_id"] % evidence.CHAINS)
-            row = _resolve(conn, params)
-            if row["id"] is None:  # a concurrent request recorded it meanwhile
-                found = conn.execute(EXISTING_SQL, {"id": row["existing_id"]}).fetchone()
-                return found, version, False, []
-        prompt_text = kw["prompt_text"]
-        fields = {
-            "user_id": row["user_id"],
-            "subject_key": audience.subject_key(external_id),
-            "version_id": row["version_id"],
-            "content_sha256": row["content_sha256"],
-            "decision": decision,
-            "method": "api",
-            "locale": (kw["locale"] or row["user_locale"] or "")[:35],
-            "prompt_text": (
-                prompt_text
-                if prompt_text is not None
-                else acceptances.DEFAULT_PROMPT.format(title=row["title"])
-            )[:2000],
-            "delivery_id": (
-                row["notice_delivery_id"] if kw["delivery_id"] is None else kw["delivery_id"]
-            ),
-            "api_key_id": row["key_id"],
-        }
-        context = {
-            "ip": kw["ip"],
-            "user_agent": (kw["user_agent"] or "")[:1000],
-            "email": row["email"],
-        }
-        new, salt = evidence.build_row(fields, row, context)
-        payload = _webhook_payload(external_id, version, new)
-        inserted = conn.execute(
-            INSERT_SQL,
-            evidence.insert_params(new, salt, context)
-            | {
-                "event": payload["event"],
-                "payload": Jsonb(payload),
-                "owner": row["user_key_id"],
-            },
-        ).fetchone()
+    row = _resolve(conn, params)
+    if row["stale"]:  # a write per minute per key, not per request
+        conn.execute(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]}
+        )
+    version = {
+        "id": row["version_id"],
+        "uid": row["uid"],
+        "seq": row["seq"],
+        "slug": row["slug"],
+        "title": row["title"],
+    }
+    if row["existing_id"] is not None:
+        found = conn.execute(EXISTING_SQL, {"id": row["existing_id"]}).fetchone()
+        return found, version, False, []
+    _check_acceptable(row, now)
+    prompt_text = kw["prompt_text"]
+    fields = {
+        "user_id": row["user_id"],
+        "subject_key": audience.subject_key(external_id),
+        "version_id": row["version_id"],
+        "content_sha256": row["content_sha256"],
+        "decision": decision,
+        "method": "api",
+        "locale": (kw["locale"] or row["user_locale"] or "")[:35],
+        "prompt_text": (
+            prompt_text
+            if prompt_text is not None
+            else acceptances.DEFAULT_PROMPT.format(title=row["title"])
+        )[:2000],
+        "delivery_id": (
+            row["notice_delivery_id"] if kw["delivery_id"] is None else kw["delivery_id"]
+        ),
+        "api_key_id": row["key_id"],
+    }
+    context = {
+        "ip": kw["ip"],
+        "user_agent": (kw["user_agent"] or "")[:1000],
+        "email": row["email"],
+    }
+    payload = _webhook_payload(external_id, version, fields)
+    inserted = evidence.execute_append(
+        conn,
+        APPEND_SQL,
+        evidence.append_params(fields, context)
+        | {"event": payload["event"], "payload": Jsonb(payload), "owner": row["user_key_id"]},
+    )
     if inserted is None:  # a concurrent request with the same decision committed first
         found = acceptances.existing(conn, row["user_id"], row["version_id"], decision)
         return found, version, False, []
+    del inserted["locked"]
     events = inserted.pop("event_ids")
     return inserted, version, True, events

@@ -44,16 +44,48 @@ def _utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _canonical_data(row: dict) -> dict:
+    data = {name: row.get(name) for name in CHAINED_FIELDS if name != "prompt_sha256"}
+    data["prompt_sha256"] = hashlib.sha256(row["prompt_text"].encode()).hexdigest()
+    if row.get("recorded_at") is not None:
+        data["recorded_at"] = _utc(row["recorded_at"])
+    return data
+
+
 def canonical(row: dict) -> bytes:
     """The exact bytes hashed for a row; documented in docs/acceptance.md."""
-    data = {name: row.get(name) for name in CHAINED_FIELDS if name != "prompt_sha256"}
-    data["recorded_at"] = _utc(row["recorded_at"])
-    data["prompt_sha256"] = hashlib.sha256(row["prompt_text"].encode()).hexdigest()
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        _canonical_data(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
 
 
 def row_hash(row: dict) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
+
+
+# Known only once the chain's head is locked, so PostgreSQL writes them into the canonical text.
+FROM_HEAD = ("id", "prev_hash", "recorded_at")
+
+
+def canonical_parts(row: dict) -> list[str]:
+    """`canonical(row)` as text, cut around the values of `FROM_HEAD` (in key order).
+
+    `parts[0] + id + parts[1] + prev_hash + parts[2] + recorded_at + parts[3]`, with the id as
+    digits and prev_hash and recorded_at (as `_utc` writes it) unquoted, is `canonical(row)`:
+    the same json.dumps per key, so the format of existing rows cannot drift (tested).
+    """
+    data = _canonical_data(row)
+    parts, text = [], "{"
+    for n, name in enumerate(sorted(CHAINED_FIELDS)):
+        text += ("," if n else "") + json.dumps(name) + ":"
+        if name in FROM_HEAD:
+            quote = "" if name == "id" else '"'
+            parts.append(text + quote)
+            text = quote
+        else:
+            text += json.dumps(data[name], ensure_ascii=False)
+    parts.append(text + "}")
+    return parts
 
 
 def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None) -> str:
@@ -62,83 +94,72 @@ def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None
     ).hexdigest()
 
 
-def _lock_head(conn: Connection, chain: int) -> dict:
-    """Lock the chain's head; the id and the time are taken only once the lock is held."""
-    query = """
-        WITH head AS (
-            SELECT last_hash
-              FROM evidence_chain_head
-             WHERE chain = %(chain)s
-               FOR UPDATE
-        )
-        SELECT head.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
-          FROM head
-    """
-    head = conn.execute(query, {"chain": chain}).fetchone()
-    if head is None:
-        conn.execute(
-            """
-            INSERT INTO evidence_chain_head (chain, last_id, last_hash)
-            VALUES (%(chain)s, 0, %(genesis)s)
-            ON CONFLICT (chain) DO NOTHING
-        """,
-            {"chain": chain, "genesis": GENESIS},
-        )
-        head = conn.execute(query, {"chain": chain}).fetchone()
-    return head
-
-
-def build_row(fields: dict, head: dict, context: dict) -> tuple[dict, str]:
-    """The row to insert after `head` (its last_hash, the new id and time): (row, context salt).
-
-    `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
-    prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
-    """
-    salt = secrets.token_hex(16)
-    row = {
-        **fields,
-        "id": head["id"],
-        "chain": fields["user_id"] % CHAINS,
-        "prev_hash": head["last_hash"],
-        "recorded_at": head["now"],
-        "context_sha256": context_digest(
-            salt, context.get("ip"), context.get("user_agent") or "", context.get("email")
-        ),
-    }
-    row["row_hash"] = row_hash(row)
-    return row, salt
-
-
-# Inserts the row and its context and moves the chain head, in one statement. A conflicting
-# (user, version, decision) inserts nothing, so neither the context nor the head changes.
-INSERT_SQL = """
-    WITH a AS (
+# One statement appends a decision: lock the chain's head, take the id and the time while
+# holding it (so ids grow in chain order, which `verify` relies on), hash the row (the
+# canonical text from `canonical_parts` with the id, the previous hash and the time filled in),
+# insert it and its context, and move the head. A conflicting (user, version, decision)
+# inserts nothing, so neither the context nor the head changes. `locked` is 0 when the chain
+# has no head row yet. Callers may add CTEs reading `a` before the final SELECT.
+APPEND_SQL = """
+    WITH h AS (
+        SELECT last_hash FROM evidence_chain_head WHERE chain = %(chain)s FOR UPDATE
+    ), n AS (
+        SELECT h.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
+          FROM h
+    ), a AS (
         INSERT INTO acceptances
                (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
                 recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
                 prev_hash, row_hash)
-        VALUES (%(id)s, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
-                %(content_sha256)s, %(decision)s, %(method)s, %(recorded_at)s, %(locale)s,
-                %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
-                %(prev_hash)s, %(row_hash)s)
+        SELECT n.id, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
+               %(content_sha256)s, %(decision)s, %(method)s, n.now, %(locale)s,
+               %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
+               n.last_hash,
+               encode(sha256(convert_to(
+                   %(c0)s::text || n.id || %(c1)s::text || n.last_hash || %(c2)s::text
+                   || to_char(n.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+                   || %(c3)s::text,
+                   'UTF8')), 'hex')
+          FROM n
         ON CONFLICT (user_id, version_id, decision) DO NOTHING
         RETURNING *
     ), c AS (
         INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
         SELECT a.id, %(salt)s, %(ip)s, %(user_agent)s, %(email)s
           FROM a
-    ), h AS (
+    ), m AS (
         UPDATE evidence_chain_head
            SET last_id = a.id, last_hash = a.row_hash
           FROM a
          WHERE evidence_chain_head.chain = a.chain
     )
 """
+APPEND_RESULT = """
+    SELECT (SELECT count(*) FROM n) AS locked, a.*
+      FROM (VALUES (1)) AS one (x)
+ LEFT JOIN a ON true
+"""
 
 
-def insert_params(row: dict, salt: str, context: dict) -> dict:
-    return {
-        **row,
+APPEND_SQL_ONE = APPEND_SQL + APPEND_RESULT
+
+
+def append_params(fields: dict, context: dict) -> dict:
+    """Parameters of `APPEND_SQL` for `fields` and `context` (see `append`)."""
+    salt = secrets.token_hex(16)
+    row = {
+        **fields,
+        "chain": fields["user_id"] % CHAINS,
+        "context_sha256": context_digest(
+            salt, context.get("ip"), context.get("user_agent") or "", context.get("email")
+        ),
+    }
+    c0, c1, c2, c3 = canonical_parts(row)
+    return row | {
+        "c0": c0,
+        "c1": c1,
+        "c2": c2,
+        "c3": c3,
         "salt": salt,
         "ip": context.get("ip"),
         "user_agent": context.get("user_agent") or "",
@@ -146,12 +167,40 @@ def insert_params(row: dict, salt: str, context: dict) -> dict:
     }
 
 
+def ensure_head(conn: Connection, chain: int) -> None:
+    conn.execute(
+        """
+        INSERT INTO evidence_chain_head (chain, last_id, last_hash)
+        VALUES (%(chain)s, 0, %(genesis)s)
+        ON CONFLICT (chain) DO NOTHING
+    """,
+        {"chain": chain, "genesis": GENESIS},
+    )
+
+
+def execute_append(conn: Connection, sql: str, params: dict) -> dict | None:
+    """Run an append statement (`APPEND_SQL` + extra CTEs + a SELECT with `locked` and `a.*`).
+
+    Returns the inserted row, or None when the decision already exists.
+    """
+    for _ in range(2):
+        row = conn.execute(sql, params).fetchone()
+        if row["locked"]:
+            return None if row["id"] is None else row
+        ensure_head(conn, params["chain"])  # the chain's first row: create its head, retry
+    raise AssertionError("the chain head exists after ensure_head")
+
+
 def append(conn: Connection, fields: dict, context: dict) -> dict | None:
-    """Append one decision inside the caller's transaction; None if it already exists."""
-    head = _lock_head(conn, fields["user_id"] % CHAINS)
-    row, salt = build_row(fields, head, context)
-    params = insert_params(row, salt, context)
-    return conn.execute(INSERT_SQL + "SELECT * FROM a", params).fetchone()
+    """Append one decision (in the caller's transaction, if any); None if it already exists.
+
+    `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
+    prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
+    """
+    row = execute_append(conn, APPEND_SQL_ONE, append_params(fields, context))
+    if row is not None:
+        del row["locked"]
+    return row
 
 
 @dataclass

@@ -16,6 +16,8 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from . import db
+
 _lock = threading.Lock()
 
 
@@ -34,6 +36,7 @@ def connection() -> AbstractContextManager[Connection]:
                     open=False,
                     timeout=5,
                     kwargs={"autocommit": True, "row_factory": dict_row},
+                    configure=db.configure,
                     name="notifier-fastpath",
                 )
                 pool.open(wait=False)
