@@ -53,15 +53,16 @@ PENDING_SQL = """
                       'declined_at', c.declined_at,
                       'prompt', replace(%(prompt)s::text, '{title}', c.title),
                       'links', json_build_object(
-                          'text', %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq,
-                          'redline',
-                          %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq || '/changes',
+                          'text', c.text_url,
+                          'redline', c.text_url || '/changes',
                           'accept', %(accept)s::text
                       )
                   ) AS item
              FROM (
                SELECT DISTINCT ON (c.policy_id)
                       c.*, d.recorded_at AS declined_at,
+                      %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq
+                          AS text_url,
                       c.effective_at + coalesce(c.grace, interval '0') AS blocks_at,
                       c.acceptance_mode = 'explicit' AS explicit,
                       c.acceptance_mode = 'explicit'
