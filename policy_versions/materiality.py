@@ -218,6 +218,18 @@ def _judge_modified(ctx: Context) -> list[Reason]:
                 f"A name changed: '{was}' became '{now}'.",
             )
         ]
+    same_number = numbers(ch.deleted, ctx)
+    if same_number and same_number == numbers(ch.inserted, ctx) and single_swap(ctx):
+        # "three" -> "3", "forty-eight" -> "48": the notation changed, not the number.
+        return [
+            reason(
+                ctx,
+                "number_notation",
+                "minor",
+                ctx.best_topic(ctx.section_topics),
+                f"A number was written differently with the same value: '{was}' became '{now}'.",
+            )
+        ]
     contact_words = "contact" in ctx.sentence_topics or "contact" in ctx.changed_topics
     # A one-word swap matters when the rest of the sentence stands ("country" -> "city"); in a
     # sentence rewritten as a whole it is paraphrase, judged by the triggers above.

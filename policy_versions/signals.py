@@ -218,26 +218,104 @@ _PRONOUN_ONE = frozenset(
 )
 
 
+_UNITS = {
+    w: n
+    for n, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {
+    w: 10 * n
+    for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)
+}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
+_CARDINALS = {**_UNITS, **_TENS, **_SCALES}
+# "thirty (30) days": a number spelled out and then repeated in digits is one number.
+_RESTATED = re.compile(r"\s*\(\s*\Z")
+
+
+def _cardinal(words: list[str]) -> int:
+    """The value of consecutive number words: "forty eight" -> 48, "one hundred" -> 100."""
+    total = current = 0
+    for word in words:
+        if word in _SCALES:
+            scale = _SCALES[word]
+            if scale == 100:
+                current = max(current, 1) * 100
+            else:
+                total += max(current, 1) * scale
+                current = 0
+        else:
+            current += _CARDINALS[word]
+    return total + current
+
+
 def number_sequence(text: str, ctx: Context) -> list[str]:
-    """The numbers of a text in reading order, digits and number words alike."""
+    """The numbers of a text in reading order, digits and number words alike.
+
+    Cardinal number words are read as their value, so "three" and "3", or "twenty-one" and "21",
+    are the same number; "once", "twice" and "half" stay words.
+    """
     number_words = ctx.vocab.words.get("number_words", frozenset())
-    tokens = [m.group(0) for m in _NUMBER_OR_WORD.finditer(text)]
-    out = []
-    for i, tok in enumerate(tokens):
+    matches = list(_NUMBER_OR_WORD.finditer(text))
+    tokens = [m.group(0) for m in matches]
+    out: list[str] = []
+    spelled_end = -1  # where the last number written in words ended
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
         if tok[0].isdigit():
-            out.append(tok.replace(",", ""))
+            value = tok.replace(",", "")
+            restated = (
+                spelled_end >= 0
+                and out
+                and out[-1] == value
+                and _RESTATED.match(text, spelled_end, matches[i].start()) is not None
+            )
+            if not restated:
+                out.append(value)
+            spelled_end = -1
+            i += 1
             continue
         word = tok.lower()
+        spelled_end = -1
         if word not in number_words:
+            i += 1
             continue
         if word == "once" and not _counts_time(tokens[i + 1 : i + 4], ctx):
+            i += 1
             continue
         if word == "one" and (
             (i and tokens[i - 1].lower() in _PRONOUN_ONE)
             or tokens[i + 1 : i + 2] in (["another"], ["Another"])
         ):
+            i += 1
             continue  # "either one can ask", "no one", "one another": a pronoun, not a count
-        out.append(word)
+        if word not in _CARDINALS:
+            out.append(word)
+            i += 1
+            continue
+        words = []
+        j = i
+        while j < len(tokens):
+            low = tokens[j].lower()
+            # "one hundred and five" is one number; "two and three" are two.
+            if low == "and" and words and words[-1] in _SCALES:
+                low = tokens[j + 1].lower() if j + 1 < len(tokens) else ""
+                if low not in _UNITS and low not in _TENS:
+                    break
+                j += 1
+            elif low not in _CARDINALS:
+                break
+            words.append(low)
+            j += 1
+        value = str(_cardinal(words))
+        # "30 (thirty) days": the words restate the digits just before them.
+        if not (out and out[-1] == value and text[: matches[i].start()].rstrip().endswith("(")):
+            out.append(value)
+        spelled_end = matches[j - 1].end()
+        i = j
     return out
 
 

@@ -519,3 +519,42 @@ def test_names_and_known_party_descriptions(old: str, new: str, verdict: str, ki
     result = classify(NOTICE, notice_edit(old, new))
     assert result.verdict == verdict, result.to_dict()
     assert kind in kinds(result), result.to_dict()
+
+
+# --- general rules added after the third blind review (own examples, both directions) -------
+
+THIRD_CASES = [
+    # A number written in words is the same number in digits; a different value is not.
+    (
+        "pay invoices within 30 days.",
+        "pay invoices within thirty days.",
+        "minor",
+        "number_notation",
+    ),
+    (
+        "Invoices are kept for 7 years",
+        "Invoices are kept for seven years",
+        "minor",
+        "number_notation",
+    ),
+    (
+        "within 24 hours;",
+        "within twenty-four (24) hours;",
+        "minor",
+        "wording",
+    ),
+    (
+        "Invoices are kept for 7 years",
+        "Invoices are kept for seventy years",
+        "material",
+        "period_changed",
+    ),
+    ("within 24 hours;", "within forty-eight hours;", "material", "period_changed"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "kind"), THIRD_CASES)
+def test_third_review_rule_kind_and_verdict(old: str, new: str, verdict: str, kind: str) -> None:
+    result = classify(TERMS, terms_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert kind in kinds(result), result.to_dict()
