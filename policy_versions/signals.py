@@ -337,7 +337,87 @@ def antonym_flip(ctx: Context) -> tuple[str, str] | None:
         for x, y in ((a, b), (b, a)):
             if x in old and y in new and x not in new and y not in old:
                 return x, y
+    # "opt-in" -> "opt-out": the phrase flips in the sentence, and the edit holds the word that
+    # tells the two apart.
+    for p, q in ctx.vocab.antonym_phrases:
+        for x, y in ((p, q), (q, p)):
+            if (
+                (set(x.parts) - set(y.parts)) & old or (set(y.parts) - set(x.parts)) & new
+            ) and _flips(ctx.old_sent, ctx.new_sent, x, y):
+                return x.text, y.text
     return None
+
+
+def _flips(old: Text, new: Text, x: Cue, y: Cue) -> bool:
+    return bool(old.find((x,)) and new.find((y,)) and not new.find((x,)) and not old.find((y,)))
+
+
+def qualifiers(text: Text, ctx: Context, key: str) -> set[str]:
+    """The cues of lexicon `key` in a text; "less" in "less than" or "more or less" compares and
+    carves nothing out."""
+    found = ctx.vocab.lexicon.get(key, ())
+    hits = text.find(found)
+    if "less" in hits:
+        words = text.words
+        if all(
+            words[i + 1 : i + 2] == ["than"] or words[max(0, i - 2) : i] == ["more", "or"]
+            for i, w in enumerate(words)
+            if w == "less"
+        ):
+            hits.discard("less")
+    return {_SAME_AMOUNT.get(h, h) for h in hits}
+
+
+_SAME_AMOUNT = {"entire": "full", "whole": "full"}
+
+
+_FREQUENCY_WORDS = {
+    "hourly": "1 hour",
+    "daily": "1 day",
+    "nightly": "1 day",
+    "weekly": "1 week",
+    "fortnightly": "2 week",
+    "monthly": "1 month",
+    "quarterly": "1 quarter",
+    "annual": "1 year",
+    "annually": "1 year",
+    "yearly": "1 year",
+    "biweekly": "biweekly",
+    "bimonthly": "bimonthly",
+    "biannual": "biannual",
+    "biannually": "biannual",
+    "semiannual": "2 per year",
+    "semiannually": "2 per year",
+}
+_ORDINALS = {"other": "2", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6"}
+_WEEKDAYS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday weekday weekend".split()
+)
+# Words whose edit can change a frequency: the frequency words, "every other", units, days.
+FREQUENCY_TOKENS = (
+    frozenset(_FREQUENCY_WORDS) | frozenset(_ORDINALS) | _WEEKDAYS | {"every", "each"}
+)
+
+
+def frequencies(text: str, ctx: Context) -> list[str]:
+    """How often things happen, in reading order: "weekly" and "every week" are "1 week",
+    "every other Tuesday" is "2 tuesday"; counts in digits or words are read as numbers."""
+    units = ctx.vocab.words.get("period_units", frozenset())
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+|\d+", text)]
+    out = []
+    for i, word in enumerate(words):
+        if word in _FREQUENCY_WORDS:
+            out.append(_FREQUENCY_WORDS[word])
+        elif word in ("every", "each"):
+            nxt = words[i + 1 : i + 3]
+            count = "1"
+            if nxt and nxt[0] in _ORDINALS:
+                count, nxt = _ORDINALS[nxt[0]], nxt[1:]
+            elif nxt and (nxt[0].isdigit() or nxt[0] in _CARDINALS):
+                continue  # "every 2 weeks", "every ten minutes": the number rule reads these
+            if nxt and (nxt[0] in _WEEKDAYS or nxt[0].rstrip("s") in units):
+                out.append(f"{count} {nxt[0].rstrip('s')}")
+    return out
 
 
 def modal_classes(text: Text, ctx: Context) -> set[str]:

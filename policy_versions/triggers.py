@@ -5,15 +5,18 @@ from __future__ import annotations
 from policy_versions.classification import Reason, quote, reason
 from policy_versions.names import describes_known_party, names_in, preceding, proper_nouns
 from policy_versions.signals import (
+    FREQUENCY_TOKENS,
     Context,
     Text,
     antonym_flip,
+    frequencies,
     list_item_edit,
     modal_classes,
     negated_words,
     negations,
     number_sequence,
     numbers,
+    qualifiers,
     rewritten,
     term_topics,
 )
@@ -123,6 +126,50 @@ def triggers(ctx: Context) -> list[Reason]:
                 f"'{quote(ch.inserted)}'.",
             )
         )
+
+    # "every Tuesday" -> "every other Tuesday", "monthly" -> "quarterly": how often, not how long.
+    edited = set(ctx.deleted.words) | set(ctx.inserted.words)
+    if (
+        edited & FREQUENCY_TOKENS
+        and not any(r.kind == "period_changed" for r in out)
+        and frequencies(ctx.old_sentence, ctx) != frequencies(ctx.new_sentence, ctx)
+    ):
+        out.append(
+            reason(
+                ctx,
+                "period_changed",
+                "material",
+                ctx.best_topic(),
+                f"How often something happens changed: '{quote(ch.deleted)}' became "
+                f"'{quote(ch.inserted)}'.",
+            )
+        )
+
+    # "excluding taxes" -> "and taxes", "including screenshots" -> "other than screenshots":
+    # what the clause covers changed. Confirmed on the sentence, like the limiting words below.
+    for key, kind, what, applies in (
+        ("exclusions", "exclusion_changed", "What the clause includes or leaves out", material_ctx),
+        (
+            "amount_qualifiers",
+            "amount_qualifier_changed",
+            "How much of an amount applies",
+            "fees_billing" in ctx.section_topics | ctx.old_section_topics | ctx.sentence_topics,
+        ),
+    ):
+        if (
+            applies
+            and qualifiers(ctx.deleted, ctx, key) != qualifiers(ctx.inserted, ctx, key)
+            and qualifiers(ctx.old_sent, ctx, key) != qualifiers(ctx.new_sent, ctx, key)
+        ):
+            out.append(
+                reason(
+                    ctx,
+                    kind,
+                    "material",
+                    ctx.best_topic(),
+                    f"{what} changed: '{quote(ch.deleted)}' became '{quote(ch.inserted)}'.",
+                )
+            )
 
     old_modals, new_modals = modal_classes(ctx.deleted, ctx), modal_classes(ctx.inserted, ctx)
     # A modal on one side only counts when it is (nearly) the whole edit: "we share" -> "we may

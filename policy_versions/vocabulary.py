@@ -128,6 +128,8 @@ class Vocabulary:
     words: dict[str, frozenset[str]]
     synonyms: dict[tuple[str, ...], tuple[str, ...]]
     antonyms: tuple[tuple[str, str], ...] = ()
+    # Opposites of more than one word ("opt-in" / "opt-out"), matched as phrases in a sentence.
+    antonym_phrases: tuple[tuple[Cue, Cue], ...] = ()
 
     @property
     def synonym_starts(self) -> frozenset[str]:
@@ -180,11 +182,11 @@ def _build(data: dict[str, Any]) -> Vocabulary:
         canonical = tuple(stem(w) for w in raw_tokens(group[0]))
         for member in group:
             synonyms[tuple(stem(w) for w in raw_tokens(member))] = canonical
-    antonyms = tuple(
-        (stem(a), stem(b))
-        for a, b in (pair.split("|", 1) for pair in data.get("antonyms", {}).get("pairs", ()))
-    )
-    return Vocabulary(topics, lexicon, words, synonyms, antonyms)
+    pairs = [pair.split("|", 1) for pair in data.get("antonyms", {}).get("pairs", ())]
+    single = [(a, b) for a, b in pairs if len(raw_tokens(a)) == 1 == len(raw_tokens(b))]
+    antonyms = tuple((stem(a), stem(b)) for a, b in single)
+    phrases = tuple((_make_cue(a), _make_cue(b)) for a, b in pairs if (a, b) not in single)
+    return Vocabulary(topics, lexicon, words, synonyms, antonyms, phrases)
 
 
 @lru_cache(maxsize=16)

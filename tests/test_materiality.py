@@ -558,3 +558,107 @@ def test_third_review_rule_kind_and_verdict(old: str, new: str, verdict: str, ki
     result = classify(TERMS, terms_edit(old, new))
     assert result.verdict == verdict, result.to_dict()
     assert kind in kinds(result), result.to_dict()
+
+
+SELLER = """# Example Seller Terms
+
+## 1. Definitions
+
+"Sale Price" means the price the buyer pays, excluding delivery charges.
+
+"Seller Wallet" means the account we pay your earnings into.
+
+## 2. Payouts
+
+We pay your earnings into your Seller Wallet every Friday, and you can see your Seller Wallet
+balance at any time. Statements are sent monthly.
+
+## 3. Refunds
+
+If an item never arrives, we refund the full Sale Price to the buyer.
+
+## 4. Research programme
+
+The research programme is opt-in. We use uploaded photos, including receipts, to train our fraud
+models. Reselling counterfeit goods is prohibited.
+
+## 5. Sub-processors
+
+| Sub-processor | Purpose | Location |
+|---|---|---|
+| Parcelbird Ltd | Shipping label printing | United Kingdom |
+| Ledgerline Inc. | Payment processing | United States |
+
+We tell you about a new sub-processor 30 days before it starts.
+
+## 6. Contact
+
+Example Market Ltd, 22 Harbour Street, Suite 3, Leeds LS1 4AB. Email: help@example.test
+"""
+
+
+def seller_edit(old: str, new: str) -> str:
+    assert SELLER.count(old) == 1, old
+    return SELLER.replace(old, new)
+
+
+SELLER_CASES = [
+    # A phrase swapped for its opposite reverses the clause, like a single opposite word.
+    ("programme is opt-in.", "programme is opt-out.", "material", "polarity_flip"),
+    (
+        "counterfeit goods is prohibited.",
+        "counterfeit goods is permitted.",
+        "material",
+        "polarity_flip",
+    ),
+    ("programme is opt-in.", "programme is opt-in only.", "material", "qualifier_changed"),
+    # Carving something out of a clause, or no longer carving it out, changes what it covers ...
+    (
+        "buyer pays, excluding delivery",
+        "buyer pays, including delivery",
+        "material",
+        "polarity_flip",
+    ),
+    ("buyer pays, excluding delivery", "buyer pays, and delivery", "material", "exclusion_changed"),
+    (
+        "photos, including receipts, to",
+        "photos, other than receipts, to",
+        "material",
+        "exclusion_changed",
+    ),
+    # ... while the same carve-out in other words does not.
+    ("photos, including receipts, to", "photos, such as receipts, to", "minor", "wording"),
+    # A refund of less than the full amount is a different sum.
+    (
+        "refund the full Sale Price",
+        "refund the Sale Price less delivery",
+        "material",
+        "amount_qualifier_changed",
+    ),
+    # How often something happens is a period too.
+    ("Wallet every Friday", "Wallet every other Friday", "material", "period_changed"),
+    (
+        "Statements are sent monthly.",
+        "Statements are sent quarterly.",
+        "material",
+        "period_changed",
+    ),
+    ("Wallet every Friday", "Wallet each Friday", "minor", "wording"),
+    ("Statements are sent monthly.", "We send statements monthly.", "minor", "wording"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "kind"), SELLER_CASES)
+def test_seller_rule_kind_and_verdict(old: str, new: str, verdict: str, kind: str) -> None:
+    result = classify(SELLER, seller_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert kind in kinds(result), result.to_dict()
+
+
+def test_less_than_is_a_comparison_not_a_deduction() -> None:
+    new = seller_edit(
+        "refund the full Sale Price", "refund the full Sale Price, less than a day later,"
+    )
+    assert "amount_qualifier_changed" not in kinds(classify(SELLER, new))
+    whole = seller_edit("refund the full Sale Price", "refund the whole Sale Price")
+    assert "amount_qualifier_changed" not in kinds(classify(SELLER, whole))
