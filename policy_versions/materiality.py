@@ -19,7 +19,7 @@ from policy_versions.classification import (
     reason,
 )
 from policy_versions.diff import compute
-from policy_versions.names import name_sequence, preceding, proper_nouns
+from policy_versions.names import describes_known_party, name_sequence, preceding, proper_nouns
 from policy_versions.reorder import is_reordering
 from policy_versions.signals import (
     ADDRESS,
@@ -233,7 +233,7 @@ def _judge_modified(ctx: Context) -> list[Reason]:
     contact_words = "contact" in ctx.sentence_topics or "contact" in ctx.changed_topics
     # A one-word swap matters when the rest of the sentence stands ("country" -> "city"); in a
     # sentence rewritten as a whole it is paraphrase, judged by the triggers above.
-    swap = single_swap(ctx) and not rewritten(ctx)
+    swap = single_swap(ctx) and not rewritten(ctx) and not describes_known_party(ctx)
     if swap and ctx.is_material_topic(ctx.section_topics) and not contact_words:
         return [
             reason(

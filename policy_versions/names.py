@@ -101,23 +101,49 @@ def _parenthesis(doc: str, start: int, end: int) -> tuple[int, int] | None:
     return opening, closing
 
 
+def _table_cell(doc: str, start: int, end: int) -> tuple[int, int] | None:
+    """The bounds of the table cell, past a row's first one, that holds ``doc[start:end]``."""
+    if start < 0:
+        return None
+    line_start = doc.rfind("\n", 0, start) + 1
+    line_end = doc.find("\n", end)
+    line_end = len(doc) if line_end < 0 else line_end
+    if not doc[line_start:line_end].lstrip().startswith("|") or "|" in doc[start:end]:
+        return None
+    opening = doc.rfind("|", line_start, start)
+    closing = doc.find("|", end, line_end)
+    first = doc.find("|", line_start)
+    if closing < 0 or opening <= first:
+        return None
+    return opening, closing
+
+
 def describes_known_party(ctx: Context) -> bool:
-    """The edit only rewords the parenthesis that describes a party named just before it.
+    """The edit only rewords the description of a party named just before it.
 
     "Hetzner Online GmbH (hosting, Germany)" -> "(cloud hosting provider, Germany)": the line up
     to the parenthesis is unchanged and names the party, so the words describe a known recipient
-    rather than add one. Names, places and other topics inside the parenthesis still count.
+    rather than add one. A table row works the same way: "| Hetzner Online GmbH | Hosting |" ->
+    "| Hetzner Online GmbH | Cloud hosting |", the first cell naming the party. Names, places and
+    other topics inside the description still count.
     """
     ch = ctx.change
-    old = _parenthesis(ctx.old_md, ch.old_start, ch.old_start + len(ch.deleted))
-    new = _parenthesis(ctx.new_md, ch.new_start, ch.new_start + len(ch.inserted))
-    if old is None or new is None:
-        return False
-    owner = ctx.old_md[ctx.old_md.rfind("\n", 0, old[0]) + 1 : old[0]]
-    if owner != ctx.new_md[ctx.new_md.rfind("\n", 0, new[0]) + 1 : new[0]]:
-        return False
-    names = name_sequence(owner, ctx, "")
-    return bool(names) and strip_legal_forms(owner).rstrip(" ,").endswith(names[-1])
+    old_span = (ch.old_start, ch.old_start + len(ch.deleted))
+    new_span = (ch.new_start, ch.new_start + len(ch.inserted))
+    for find, table in ((_parenthesis, False), (_table_cell, True)):
+        old = find(ctx.old_md, *old_span)
+        new = find(ctx.new_md, *new_span)
+        if old is None or new is None:
+            continue
+        owner = ctx.old_md[ctx.old_md.rfind("\n", 0, old[0]) + 1 : old[0]]
+        if owner != ctx.new_md[ctx.new_md.rfind("\n", 0, new[0]) + 1 : new[0]]:
+            return False
+        if table:
+            # The party is the row's first cell: "| Hetzner Online GmbH | Hosting |".
+            owner = owner.strip().strip("|").split("|", 1)[0]
+        names = name_sequence(owner, ctx, "")
+        return bool(names) and strip_legal_forms(owner).strip(" ,|").endswith(names[-1])
+    return False
 
 
 def preceding(doc: str, start: int) -> str | None:

@@ -26,6 +26,11 @@ _MAX_BLOCK = 20_000
 
 
 def _block(text: str, start: int, end: int) -> tuple[int, int]:
+    # An edit of whole lines ends on a line break (or, for a point, just after one); the blank
+    # line after it still closes the same block ("| row |\n" cut from the end of a table).
+    if end > 0 and text[end - 1 : end + 1] == "\n\n":
+        end -= 1
+        start = min(start, end)
     left = text.rfind("\n\n", 0, start)
     right = text.find("\n\n", end)
     return (0 if left < 0 else left + 2), (len(text) if right < 0 else right)

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from policy_versions import diff
+from policy_versions.changes import Change
 from policy_versions.materiality import Classification, classify, load_vocabulary
+from policy_versions.reorder import is_reordering
 
 BASE = """# Example Privacy Policy
 
@@ -588,6 +590,8 @@ models. Reselling counterfeit goods is prohibited.
 |---|---|---|
 | Parcelbird Ltd | Shipping label printing | United Kingdom |
 | Ledgerline Inc. | Payment processing | United States |
+| Inkpot GmbH | Invoice archive | Germany |
+| Tallyho Ltd | Support tickets | Ireland |
 
 We tell you about a new sub-processor 30 days before it starts.
 
@@ -662,3 +666,49 @@ def test_less_than_is_a_comparison_not_a_deduction() -> None:
     assert "amount_qualifier_changed" not in kinds(classify(SELLER, new))
     whole = seller_edit("refund the full Sale Price", "refund the whole Sale Price")
     assert "amount_qualifier_changed" not in kinds(classify(SELLER, whole))
+
+
+ROWS = (
+    "| Parcelbird Ltd | Shipping label printing | United Kingdom |\n"
+    "| Ledgerline Inc. | Payment processing | United States |\n"
+    "| Inkpot GmbH | Invoice archive | Germany |\n"
+    "| Tallyho Ltd | Support tickets | Ireland |\n"
+)
+# The last two rows moved to the top: the diff inserts them above and deletes them at the end.
+MOVED_ROWS = "".join(ROWS.splitlines(keepends=True)[2:] + ROWS.splitlines(keepends=True)[:2])
+
+TABLE_CASES = [
+    # Rows of a table put in another order are the same rows, wherever the diff cuts them.
+    (ROWS, MOVED_ROWS, "minor", "moved"),
+    # A known processor's description cell reworded, name and country unchanged, is minor ...
+    ("| Shipping label printing |", "| Shipping label creation |", "minor", "wording"),
+    ("| Payment processing |", "| Payment handling |", "minor", "wording"),
+    # ... a new country, a new processor or a new purpose is not.
+    ("printing | United Kingdom |", "printing | India |", "material", "new_recipient"),
+    ("| Parcelbird Ltd |", "| Boxfox Ltd |", "material", "new_recipient"),
+    (
+        "| Payment processing |",
+        "| Payment processing and advertising |",
+        "material",
+        "topic_text_added",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict", "kind"), TABLE_CASES)
+def test_table_rows_and_cells(old: str, new: str, verdict: str, kind: str) -> None:
+    result = classify(SELLER, seller_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert kind in kinds(result), result.to_dict()
+
+
+def test_rows_cut_from_the_end_of_a_table_are_judged_within_the_table() -> None:
+    """The deleted half of a move ends on the row's line break, just before the blank line."""
+    new = seller_edit(ROWS, MOVED_ROWS)
+    tail = "".join(ROWS.splitlines(keepends=True)[2:])
+    old_start = SELLER.index(tail)
+    new_start = new.index("\n\nWe tell") + 1
+    cut = Change((), None, "modified", tail, "", 8, 0, None, old_start, new_start)
+    assert is_reordering(cut, SELLER, new)
+    changed = new.replace("| Support tickets |", "| Support tickets and ads |")
+    assert not is_reordering(cut, SELLER, changed)
