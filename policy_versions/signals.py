@@ -34,6 +34,15 @@ ADDRESS = re.compile(
     r"zip|postcode|postal code|building|lane|drive|strasse|straße)\b",
     re.IGNORECASE,
 )
+# A street line of a postal address: "410 Foundry Street, Suite 9", "22 Harbour Road". Its house
+# number and street name are contact details, not a number or a topic of the policy.
+STREET = re.compile(
+    r"\b\d{1,6}[A-Za-z]?(?:[-–]\d{1,6})?,?[ \t]+(?:[A-Z][\w'’.-]*[ \t]+){1,4}"
+    r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Way|"
+    r"Place|Pl\.?|Court|Ct\.?|Square|Sq\.?|Plaza|Parkway|Pkwy\.?|Highway|Hwy\.?|Terrace|"
+    r"Crescent|Close|Row|Quay|Wharf|Walk|Gardens|Strasse|Straße)\b"
+    r"(?:,?[ \t]*(?:Suite|Ste\.?|Floor|Fl\.?|Unit|Apt\.?|Room|Building)[ \t]*#?\w+)*"
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 STOP_WORDS = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
@@ -447,13 +456,19 @@ def _covered(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
 
 
 def contact_kind(ctx: Context) -> str | None:
-    """ "link" or "contact" when the edit sits wholly inside a URL, e-mail address or phone."""
+    """ "link" or "contact" when the edit sits wholly inside a URL, e-mail address, phone number
+    or street line of a postal address."""
     ch = ctx.change
     old_rest, old_kinds = _strip_contacts(ch.deleted)
     new_rest, new_kinds = _strip_contacts(ch.inserted)
     if (old_kinds or new_kinds) and old_rest == new_rest:
         return "link" if (old_kinds | new_kinds) == {"link"} else "contact"
-    for kind, pattern in (("link", _URL), ("contact", _EMAIL), ("contact", _PHONE)):
+    for kind, pattern in (
+        ("link", _URL),
+        ("contact", _EMAIL),
+        ("contact", _PHONE),
+        ("contact", STREET),
+    ):
         old_in = not ch.deleted or _covered(
             pattern, ctx.old_md, ch.old_start, ch.old_start + len(ch.deleted)
         )

@@ -712,3 +712,13 @@ def test_rows_cut_from_the_end_of_a_table_are_judged_within_the_table() -> None:
     assert is_reordering(cut, SELLER, new)
     changed = new.replace("| Support tickets |", "| Support tickets and ads |")
     assert not is_reordering(cut, SELLER, changed)
+
+
+def test_a_street_line_is_contact_details_not_a_number_or_a_topic() -> None:
+    moved = seller_edit("22 Harbour Street, Suite 3", "140 Market Street, Floor 2")
+    result = classify(SELLER, moved)
+    assert result.verdict == "minor", result.to_dict()
+    assert kinds(result) == {"contact_details"}, result.to_dict()
+    # A number outside the address is still a number.
+    later = seller_edit("sub-processor 30 days before", "sub-processor 10 days before")
+    assert classify(SELLER, later).verdict == "material"
