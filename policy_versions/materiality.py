@@ -19,7 +19,13 @@ from policy_versions.classification import (
     reason,
 )
 from policy_versions.diff import compute
-from policy_versions.names import describes_known_party, name_sequence, preceding, proper_nouns
+from policy_versions.names import (
+    describes_known_party,
+    name_sequence,
+    preceding,
+    proper_nouns,
+    renamed_term,
+)
 from policy_versions.reorder import is_reordering
 from policy_versions.signals import (
     ADDRESS,
@@ -166,6 +172,17 @@ def _judge_modified(ctx: Context) -> list[Reason]:
                 "cosmetic",
                 ctx.best_topic(ctx.section_topics),
                 f"A spelling or capitalisation fix: '{was}' became '{now}'.",
+            )
+        ]
+    if renamed_term(ctx):
+        return [
+            reason(
+                ctx,
+                "term_renamed",
+                "minor",
+                ctx.best_topic(ctx.section_topics),
+                f"A defined term was renamed wherever it is used, its definition unchanged: "
+                f"'{was}' became '{now}'.",
             )
         ]
     # Names count as changed when the edit changes them and the sentence no longer names the same

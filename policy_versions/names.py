@@ -155,3 +155,63 @@ def preceding(doc: str, start: int) -> str | None:
 def names_in(text: str) -> frozenset[str]:
     """Every capitalised word of a document, to tell a newly named party from a known one."""
     return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(strip_legal_forms(text)))
+
+
+# A defined term: a capitalised phrase in quotes, defined in place ('"Payout Account" means ...',
+# '**"Order Total"**: ...') or named in a parenthesis ('(the "Service")').
+_DEFINITION = re.compile(
+    r"[*_]*[\"“]([A-Z][\w'’-]*(?:[ \t]+[A-Za-z][\w'’-]*){0,5})[\"”][*_]*"
+    r"(?=[ \t]*(?:means\b|refers to\b|shall mean\b|has the meaning\b|is defined as\b|:)|[ \t]*\))"
+)
+
+
+@lru_cache(maxsize=8)
+def _definitions(text: str) -> dict[str, str]:
+    """Each defined term of a document, with the start of its definition."""
+    return {m.group(1): text[m.end() : m.end() + 80] for m in _DEFINITION.finditer(text)}
+
+
+def _uses(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(term)}(?:s|es)?(?!\w)")
+
+
+@lru_cache(maxsize=8)
+def term_renames(old: str, new: str) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
+    """Defined terms renamed consistently: "Payout Account" -> "Payout Bank Account".
+
+    The old term is defined in the old text and the new one in the new text by the same words,
+    the old term is used nowhere in the new text nor the new one in the old, and both are used
+    the same number of times: one label replaced everywhere, with what it means unchanged.
+    """
+    old_defs, new_defs = _definitions(old), _definitions(new)
+    out = []
+    for a, body in old_defs.items():
+        if a in new_defs:
+            continue
+        for b, new_body in new_defs.items():
+            if b in old_defs or new_body.strip() != body.strip():
+                continue
+            use_a, use_b = _uses(a), _uses(b)
+            if use_a.search(new) or use_b.search(old):
+                continue
+            if len(use_a.findall(old)) == len(use_b.findall(new)):
+                out.append((use_a, use_b))
+    return tuple(out)
+
+
+def _inside(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    lo, hi = max(0, start - 80), min(len(text), end + 80)
+    return any(m.start() <= start and end <= m.end() for m in pattern.finditer(text, lo, hi))
+
+
+def renamed_term(ctx: Context) -> bool:
+    """The edit sits inside a use of a defined term that was renamed consistently."""
+    ch = ctx.change
+    if ch.old_start < 0 or ch.new_start < 0:
+        return False
+    old_end, new_end = ch.old_start + len(ch.deleted), ch.new_start + len(ch.inserted)
+    return any(
+        _inside(use_a, ctx.old_md, ch.old_start, old_end)
+        and _inside(use_b, ctx.new_md, ch.new_start, new_end)
+        for use_a, use_b in term_renames(ctx.old_md, ctx.new_md)
+    )

@@ -722,3 +722,20 @@ def test_a_street_line_is_contact_details_not_a_number_or_a_topic() -> None:
     # A number outside the address is still a number.
     later = seller_edit("sub-processor 30 days before", "sub-processor 10 days before")
     assert classify(SELLER, later).verdict == "material"
+
+
+def test_a_defined_term_renamed_everywhere_is_a_rename_not_a_new_party() -> None:
+    renamed = SELLER.replace("Seller Wallet", "Seller Payout Wallet")
+    result = classify(SELLER, renamed)
+    assert result.verdict == "minor", result.to_dict()
+    assert kinds(result) == {"term_renamed"}, result.to_dict()
+    swapped = SELLER.replace("Seller Wallet", "Earnings Wallet")
+    assert kinds(classify(SELLER, swapped)) == {"term_renamed"}
+    # Renamed in its definition only: the old term is still used, so the uses name nothing.
+    definition_only = seller_edit('"Seller Wallet" means', '"Seller Payout Wallet" means')
+    assert "term_renamed" not in kinds(classify(SELLER, definition_only))
+    # Renamed everywhere but defined differently: what the term means changed too.
+    redefined = renamed.replace(
+        "means the account we pay your earnings into", "means an account at Coinvault Ltd"
+    )
+    assert "term_renamed" not in kinds(classify(SELLER, redefined))
