@@ -26,6 +26,7 @@ def _levenshtein(a: str, b: str) -> int:
     return prev[-1]
 
 
+_SENTENCE_MARKS = re.compile(r"[.;:!?](?=\s|$)")
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "non", "dis", "non-")
 
 
@@ -89,6 +90,8 @@ def is_typo(ctx: Context) -> bool:
     new = re.findall(r"\w+", ctx.change.inserted)
     if not old or len(old) != len(new):
         return False
+    if _SENTENCE_MARKS.findall(ctx.change.deleted) != _SENTENCE_MARKS.findall(ctx.change.inserted):
+        return False  # "; otherwise" -> ". Otherwise,": a sentence split, not a spelling fix
     critical = (
         ctx.vocab.words.get("negations", frozenset())
         | ctx.vocab.words.get("number_words", frozenset())

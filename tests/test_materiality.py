@@ -739,3 +739,12 @@ def test_a_defined_term_renamed_everywhere_is_a_rename_not_a_new_party() -> None
         "means the account we pay your earnings into", "means an account at Coinvault Ltd"
     )
     assert "term_renamed" not in kinds(classify(SELLER, redefined))
+
+
+def test_joining_or_splitting_sentences_is_rewording_not_a_typo() -> None:
+    joined = classify(BASE, edit("you create. We do not", "you create; we do not"))
+    assert joined.verdict == "minor", joined.to_dict()
+    assert "typo" not in kinds(joined)
+    assert classify(BASE, edit("answer support requests.", "answer Support requests.")).verdict == (
+        "cosmetic"
+    )
