@@ -31,6 +31,7 @@ from policy_versions.signals import (
     ADDRESS,
     Context,
     contact_kind,
+    list_item_edit,
     numbers,
     rewritten,
     single_swap,
@@ -223,6 +224,19 @@ def _judge_modified(ctx: Context) -> list[Reason]:
                 weighty[0].name,
                 f"A named party or place changed where the policy sets "
                 f"{weighty[0].label}: '{was}' became '{now}'.",
+            )
+        ]
+    if names_changed and ctx.material_context and list_item_edit(ch.deleted, ch.inserted):
+        # "Illinois, Texas or Portland" -> "Illinois or Portland": a place, company or standard
+        # added to or taken from a list in a material clause changes where or to whom it applies.
+        return [
+            reason(
+                ctx,
+                "named_item_changed",
+                "material",
+                ctx.best_topic(),
+                f"A named item was {'added to' if ch.inserted.strip() else 'removed from'} a "
+                f"list in a clause about a material topic: '{quote(ch.inserted or ch.deleted)}'.",
             )
         ]
     if names_changed:

@@ -582,7 +582,8 @@ If an item never arrives, we refund the full Sale Price to the buyer.
 ## 4. Research programme
 
 The research programme is opt-in. We use uploaded photos, including receipts, to train our fraud
-models. Reselling counterfeit goods is prohibited.
+models. Reselling counterfeit goods is prohibited. Photo checks are not offered in Quebec, Alberta
+or Ontario.
 
 ## 5. Sub-processors
 
@@ -598,6 +599,8 @@ We tell you about a new sub-processor 30 days before it starts.
 ## 6. Contact
 
 Example Market Ltd, 22 Harbour Street, Suite 3, Leeds LS1 4AB. Email: help@example.test
+
+Our offices in Leeds and York answer questions.
 """
 
 
@@ -748,3 +751,18 @@ def test_joining_or_splitting_sentences_is_rewording_not_a_typo() -> None:
     assert classify(BASE, edit("answer support requests.", "answer Support requests.")).verdict == (
         "cosmetic"
     )
+
+
+def test_a_name_added_to_or_removed_from_a_list_in_a_material_clause() -> None:
+    for old, new in (
+        ("Quebec, Alberta\nor", "Quebec or"),
+        ("Alberta\nor Ontario", "Alberta,\nOntario or Manitoba"),
+    ):
+        result = classify(SELLER, seller_edit(old, new))
+        assert result.verdict == "material", result.to_dict()
+        assert "named_item_changed" in kinds(result), result.to_dict()
+    reordered = seller_edit("Quebec, Alberta\nor Ontario", "Alberta, Ontario\nor Quebec")
+    assert classify(SELLER, reordered).verdict != "material"
+    # Contact details are not a material clause.
+    office = classify(SELLER, seller_edit("in Leeds and York answer", "in Leeds answer"))
+    assert office.verdict == "minor", office.to_dict()
