@@ -274,6 +274,27 @@ def triggers(ctx: Context) -> list[Reason]:
         rights = ctx.lex("rights_terms")
         lost = ctx.deleted.find(rights) - ctx.new_sent.find(rights)
         gained = ctx.inserted.find(rights) - ctx.old_sent.find(rights)
+        # "opt out by emailing us" -> "opt out by a signed letter": the right stands, but the
+        # only way to use it changed, as a notice channel does under "changes to this policy".
+        channels = ctx.lex("notice_channels")
+        old_ch, new_ch = ctx.old_sent.find(channels), ctx.new_sent.find(channels)
+        if (
+            old_ch != new_ch
+            and ctx.section_topics != {"contact"}
+            and (ctx.deleted.find(channels) or ctx.inserted.find(channels))
+            and ctx.old_sent.find(rights) & ctx.new_sent.find(rights)
+            and not any(r.kind == "notice_channel_changed" for r in out)
+        ):
+            out.append(
+                reason(
+                    ctx,
+                    "right_channel_changed",
+                    "material",
+                    ctx.best_topic({"user_rights"} & ctx.section_topics),
+                    f"How users exercise a right is different: '{quote(ch.deleted)}' became "
+                    f"'{quote(ch.inserted)}'.",
+                )
+            )
         if lost:
             out.append(
                 reason(

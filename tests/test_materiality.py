@@ -583,7 +583,7 @@ If an item never arrives, we refund the full Sale Price to the buyer.
 
 The research programme is opt-in. We use uploaded photos, including receipts, to train our fraud
 models. Reselling counterfeit goods is prohibited. Photo checks are not offered in Quebec, Alberta
-or Ontario.
+or Ontario. You can withdraw from the programme at any time by email to research@example.test.
 
 ## 5. Sub-processors
 
@@ -766,3 +766,15 @@ def test_a_name_added_to_or_removed_from_a_list_in_a_material_clause() -> None:
     # Contact details are not a material clause.
     office = classify(SELLER, seller_edit("in Leeds and York answer", "in Leeds answer"))
     assert office.verdict == "minor", office.to_dict()
+
+
+def test_the_way_to_exercise_a_right_is_part_of_the_right() -> None:
+    by_post = seller_edit("by email to research@example.test", "by a signed letter to our office")
+    result = classify(SELLER, by_post)
+    assert result.verdict == "material", result.to_dict()
+    assert "right_channel_changed" in kinds(result), result.to_dict()
+    # Another address on the same channel, or the same channel in other words, is not.
+    other_address = seller_edit("to research@example.test", "to optout@example.test")
+    assert classify(SELLER, other_address).verdict == "minor"
+    spelled = seller_edit("by email to research", "by e-mail to research")
+    assert classify(SELLER, spelled).verdict == "minor"
