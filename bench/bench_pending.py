@@ -52,7 +52,7 @@ end
 LUA_NOOP = """
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 request = function()
-  return wrk.format("GET", "/api/v1/noop?u=bench-" .. math.random(1, %(users)d),
+  return wrk.format("GET", "/api/v1/noop?db=%(db)s&u=bench-" .. math.random(1, %(users)d),
                     {["Authorization"] = "Bearer %(key)s"})
 end
 """
@@ -184,19 +184,48 @@ def start_gunicorn(url: str) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+GUNICORN_PID: int | None = None
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time so far of gunicorn (master and workers), PostgreSQL's processes and wrk (ours)."""
+    totals = {"gunicorn": 0.0, "postgres": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.with_name("comm").read_text().strip()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        seconds = (int(fields[11]) + int(fields[12])) / TICK
+        if pid == GUNICORN_PID or ppid == GUNICORN_PID:
+            totals["gunicorn"] += seconds
+        elif name.startswith("postgres"):
+            totals["postgres"] += seconds
+    usage = os.times()
+    totals["wrk"] = usage.children_user + usage.children_system
+    return totals
+
+
 def wrk(path: str, script: str | None = None, seconds: int = DURATION, conns: int = CONNECTIONS):
     cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"]
     if script:
         lua = OUT / f"s{secrets.token_hex(4)}.lua"
         lua.write_text(script)
         cmd += ["-s", str(lua)]
+    before = cpu_seconds()
     out = sh(cmd + [f"http://127.0.0.1:{PORT}{path}"])
+    after = cpu_seconds()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pct = {m[0]: _ms(m[1]) for m in re.findall(r"\s(50|75|90|99)%\s+([\d.]+\w+)", out)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     created = re.search(r"CREATED (\d+) OTHER (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {
         "rps": rps,
+        # CPU milliseconds per request, by process group, over the run (2 vCPUs shared).
+        "cpu_ms": {k: round((after[k] - before[k]) * 1000 / requests, 3) for k in after},
         "p50": pct.get("50"),
         "p99": pct.get("99"),
         "raw": out,
@@ -222,6 +251,8 @@ def main() -> None:
     with psycopg.connect(setup["url"], autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
         _, key = auth.create_api_key(conn, "bench", None)
     proc = start_gunicorn(setup["url"])
+    global GUNICORN_PID
+    GUNICORN_PID = proc.pid
     try:
         sample = urllib.request.Request(
             f"http://127.0.0.1:{PORT}/api/v1/users/bench-1/pending",
@@ -231,12 +262,12 @@ def main() -> None:
         assert len(body["pending"]) == 3, body
         wrk("/api/v1/noop", seconds=3)  # warm-up
         noop_plain = wrk("/api/v1/noop")
-        noop = wrk("/", LUA_NOOP % {"users": USERS, "key": key})
+        noop = wrk("/", LUA_NOOP % {"users": USERS, "key": key, "db": "0"})
+        noop_db = wrk("/", LUA_NOOP % {"users": USERS, "key": key, "db": "1"})
         pending = wrk("/", LUA_PENDING % {"users": USERS, "key": key, "delay": ""})
         # Half of the no-op's rate, paced per connection with wrk's delay() hook. Each connection
         # waits `delay` and then the response, so the delay is calibrated in short runs: the
         # measured cycle minus the delay is the latency, which comes off the next delay.
-        target = noop["rps"] / 2
         conns = 8
 
         def paced_script(delay_ms: float) -> str:
@@ -246,12 +277,18 @@ def main() -> None:
                 "delay": f"delay = function() return {delay_ms:.2f} end",
             }
 
-        delay_ms = conns / target * 1000  # an upper bound on the rate: latency adds to it
-        for _ in range(2):
-            probe = wrk("/", paced_script(delay_ms), seconds=3, conns=conns)
-            latency_ms = max(0.0, conns / probe["rps"] * 1000 - delay_ms)
-            delay_ms = max(0.0, conns / target * 1000 - latency_ms)
-        paced = wrk("/", paced_script(delay_ms), conns=conns)
+        def paced_run(target: float) -> tuple[dict, float]:
+            delay_ms = conns / target * 1000  # an upper bound on the rate: latency adds to it
+            for _ in range(2):
+                probe = wrk("/", paced_script(delay_ms), seconds=3, conns=conns)
+                latency_ms = max(0.0, conns / probe["rps"] * 1000 - delay_ms)
+                delay_ms = max(0.0, conns / target * 1000 - latency_ms)
+            return wrk("/", paced_script(delay_ms), conns=conns), delay_ms
+
+        target = noop["rps"] / 2
+        paced, delay_ms = paced_run(target)
+        # The other reading of "half load": half of what pending itself sustains.
+        own_half, _ = paced_run(pending["rps"] / 2)
         accept_script = LUA_ACCEPT % {
             "threads": 2,
             "key": key,
@@ -292,7 +329,9 @@ def main() -> None:
         "wrk": f"-t2 -c{CONNECTIONS} -d{DURATION}s",
         "noop_plain_rps": noop_plain["rps"],
         "noop_rps": noop["rps"],
+        "noop_db_rps": noop_db["rps"],
         "pending_rps": pending["rps"],
+        "pending_vs_noop_db": round(pending["rps"] / noop_db["rps"], 3),
         "ratio": round(ratio, 3),
         "ratio_vs_plain_noop": round(pending["rps"] / noop_plain["rps"], 3),
         "pending_p99_full_ms": pending["p99"],
@@ -301,6 +340,10 @@ def main() -> None:
         "paced_delay_ms": round(delay_ms, 2),
         "paced_p50_ms": paced["p50"],
         "paced_p99_ms": paced["p99"],
+        "half_own_max_target_rps": round(pending["rps"] / 2),
+        "half_own_max_rps": own_half["rps"],
+        "half_own_max_p50_ms": own_half["p50"],
+        "half_own_max_p99_ms": own_half["p99"],
         "accept_rps": accepted["rps"],
         "accept_p99_ms": accepted["p99"],
         "accept_201": accepted["created"],
@@ -309,6 +352,12 @@ def main() -> None:
         # wrk stops mid-flight: up to one request per connection commits without being counted.
         "none_lost": accepted["created"] <= rows <= accepted["created"] + CONNECTIONS,
         "chain_verify": verify.stdout.strip() or verify.stderr.strip()[-300:],
+        "cpu_ms_per_request": {
+            "noop": noop["cpu_ms"],
+            "noop_db": noop_db["cpu_ms"],
+            "pending": pending["cpu_ms"],
+            "accept": accepted["cpu_ms"],
+        },
     }
     print(json.dumps(report, indent=2))
     ok = (
@@ -327,8 +376,10 @@ def main() -> None:
     for name, result in (
         ("noop_plain", noop_plain),
         ("noop", noop),
+        ("noop_db", noop_db),
         ("pending", pending),
         ("paced", paced),
+        ("half_own_max", own_half),
         ("accept", accepted),
     ):
         (OUT / f"{name}.txt").write_text(result["raw"])

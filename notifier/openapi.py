@@ -435,7 +435,19 @@ NOOP = {
         "get": {
             "summary": "No-op baseline for benchmarks (no auth, no database)",
             "security": [],
-            "responses": {"200": {"description": "OK"}},
+            "parameters": [
+                {
+                    "name": "db",
+                    "in": "query",
+                    "required": False,
+                    "description": "1: add one SELECT 1 round trip to the database",
+                    "schema": {"type": "string", "enum": ["0", "1"]},
+                }
+            ],
+            "responses": {
+                "200": {"description": "OK"},
+                "422": _error("db is not 0 or 1"),
+            },
         }
     }
 }

@@ -194,3 +194,10 @@ def test_pending_links_are_what_url_for_builds_for_any_external_id(app, api, cli
     )
     assert response.status_code == 201 and response.get_json()["policy"] == "privacy"
     assert api.get(f"/api/v1/users/{quoted}/pending").get_json()["blocking"] is False
+
+
+def test_noop_baseline_can_add_one_database_round_trip(client):
+    assert client.get("/api/v1/noop").get_json() == {"ok": True}
+    assert client.get("/api/v1/noop?db=1").get_json() == {"ok": True}
+    response = client.get("/api/v1/noop?db=yes")
+    assert response.status_code == 422 and response.get_json()["fields"] == {"db": "0 or 1"}

@@ -52,7 +52,17 @@ def scope() -> int | None:
 
 @bp.get("/noop")
 def noop():
-    """No database, no auth: the baseline for `make bench-pending`."""
+    """No auth, no database: the baseline for `make bench-pending`.
+
+    `?db=1` adds one `SELECT 1` round trip on the pending endpoint's pool, so the benchmark can
+    tell the database's share of a request from the rest.
+    """
+    db_param = request.args.get("db", "0")
+    if db_param not in ("0", "1"):
+        raise ValidationError("db must be 0 or 1.", fields={"db": "0 or 1"})
+    if db_param == "1":
+        with fastpath.connection() as conn:
+            conn.execute("SELECT 1").fetchone()
     return jsonify({"ok": True})
 
 
