@@ -76,16 +76,38 @@ def canonical_parts(row: dict) -> list[str]:
     """
     data = _canonical_data(row)
     parts, text = [], "{"
-    for n, name in enumerate(sorted(CHAINED_FIELDS)):
-        text += ("," if n else "") + json.dumps(name) + ":"
-        if name in FROM_HEAD:
-            quote = "" if name == "id" else '"'
-            parts.append(text + quote)
-            text = quote
-        else:
-            text += json.dumps(data[name], ensure_ascii=False)
+    for n, (group, head) in enumerate(_GROUPS):
+        # One dumps per run of keys between two head values, its braces cut off.
+        items = json.dumps(
+            {name: data[name] for name in group},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )[1:-1]
+        if items:
+            text += ("," if n else "") + items
+        if head is None:
+            break
+        quote = "" if head == "id" else '"'
+        parts.append(f'{text}{"," if items or n else ""}"{head}":{quote}')
+        text = quote
     parts.append(text + "}")
     return parts
+
+
+def _groups() -> list[tuple[list[str], str | None]]:
+    """CHAINED_FIELDS in key order, as (keys before a head value, that head value) runs."""
+    groups, run = [], []
+    for name in sorted(CHAINED_FIELDS):
+        if name in FROM_HEAD:
+            groups.append((run, name))
+            run = []
+        else:
+            run.append(name)
+    return [*groups, (run, None)]
+
+
+_GROUPS = _groups()
 
 
 def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None) -> str:
