@@ -7,6 +7,7 @@ rules in `policy_versions.triggers`, which read the signals of `policy_versions.
 from __future__ import annotations
 
 import os
+import re
 
 from policy_versions.changes import DiffResult
 from policy_versions.classification import (
@@ -141,6 +142,13 @@ def _judge_move(ctx: Context) -> list[Reason]:
     ]
 
 
+def _only_numbers(text: str, ctx: Context) -> bool:
+    """Whether every word of `text` is part of a number: "3", "forty-eight", "thirty (30)"."""
+    number_words = ctx.vocab.words.get("number_words", frozenset())
+    words = re.findall(r"\d+(?:[.,]\d+)*|[^\W\d_]+", text)
+    return bool(words) and all(w[0].isdigit() or w.lower() in number_words for w in words)
+
+
 def _judge_modified(ctx: Context) -> list[Reason]:
     ch = ctx.change
     was, now = quote(ch.deleted), quote(ch.inserted)
@@ -250,7 +258,12 @@ def _judge_modified(ctx: Context) -> list[Reason]:
             )
         ]
     same_number = numbers(ch.deleted, ctx)
-    if same_number and same_number == numbers(ch.inserted, ctx) and single_swap(ctx):
+    if (
+        same_number
+        and same_number == numbers(ch.inserted, ctx)
+        and _only_numbers(ch.deleted, ctx)
+        and _only_numbers(ch.inserted, ctx)
+    ):
         # "three" -> "3", "forty-eight" -> "48": the notation changed, not the number.
         return [
             reason(

@@ -39,6 +39,29 @@ def _negation_reworded(ctx: Context) -> bool:
     return not negated_words(more, ctx) & set(other.stems)
 
 
+def _exception_edited(ctx: Context) -> bool:
+    """New or lost words inside the condition of an exception ("unless the closure is needed to
+    prevent fraud" -> "unless we decide the closure is needed to protect the Marketplace").
+
+    The exception word is kept on both sides (a new or dropped "unless" is a limiting word), the
+    edit comes after it in its sentence, and the sentence was not rewritten as a whole.
+    """
+    ch = ctx.change
+    openers = ctx.lex("exception_openers")
+    if not (ctx.old_sent.find(openers) and ctx.new_sent.find(openers)) or rewritten(ctx):
+        return False
+    new_words = ctx.inserted.content() - ctx.old_sent.content()
+    lost_words = ctx.deleted.content() - ctx.new_sent.content()
+    if not new_words and not lost_words:
+        return False
+    old_end = ch.old_start + len(ch.deleted)
+    size = len(ctx.old_sentence)
+    start = ctx.old_md.find(ctx.old_sentence, max(0, old_end - size), ch.old_start + size)
+    if start < 0 or start > ch.old_start:
+        return False
+    return bool(Text.of(ctx.old_md[start : ch.old_start], ctx.vocab).find(openers))
+
+
 def triggers(ctx: Context) -> list[Reason]:
     """Material-looking edits: flipped negations, numbers, modals, recipients, rights, topics."""
     ch = ctx.change
@@ -213,6 +236,20 @@ def triggers(ctx: Context) -> list[Reason]:
                 ctx.best_topic(),
                 f"A limiting word changed ('{quote(ch.deleted)}' became '{quote(ch.inserted)}'), "
                 "which widens or narrows the statement.",
+            )
+        )
+
+    # After the number, unit and limiting-word rules: when one of them explains the edit, the
+    # exception needs no second reason.
+    if material_ctx and not out and _exception_edited(ctx):
+        out.append(
+            reason(
+                ctx,
+                "exception_changed",
+                "material",
+                ctx.best_topic(),
+                f"The condition of an exception changed ('{quote(ch.deleted)}' became "
+                f"'{quote(ch.inserted)}'), which widens or narrows when the promise holds.",
             )
         )
 

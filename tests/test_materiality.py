@@ -543,7 +543,7 @@ THIRD_CASES = [
         "within 24 hours;",
         "within twenty-four (24) hours;",
         "minor",
-        "wording",
+        "number_notation",
     ),
     (
         "Invoices are kept for 7 years",
@@ -596,7 +596,12 @@ or Ontario. You can withdraw from the programme at any time by email to research
 
 We tell you about a new sub-processor 30 days before it starts.
 
-## 6. Contact
+## 6. Closing accounts
+
+We give you 14 days' notice before we close your account, unless the closure is needed to stop
+fraud against buyers.
+
+## 7. Contact
 
 Example Market Ltd, 22 Harbour Street, Suite 3, Leeds LS1 4AB. Email: help@example.test
 
@@ -778,3 +783,20 @@ def test_the_way_to_exercise_a_right_is_part_of_the_right() -> None:
     assert classify(SELLER, other_address).verdict == "minor"
     spelled = seller_edit("by email to research", "by e-mail to research")
     assert classify(SELLER, spelled).verdict == "minor"
+
+
+EXCEPTION_CASES = [
+    # New or lost words in the condition of an exception widen or narrow when a promise holds ...
+    ("needed to stop\nfraud against buyers.", "needed to protect\nour business.", "material"),
+    ("unless the closure is needed", "unless we decide the closure is needed", "material"),
+    # ... synonyms inside it, or a rewording before it, do not.
+    ("unless the closure is needed", "unless the closure is necessary", "minor"),
+    ("We give you 14 days' notice", "You get 14 days' notice", "minor"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "verdict"), EXCEPTION_CASES)
+def test_the_condition_of_an_exception(old: str, new: str, verdict: str) -> None:
+    result = classify(SELLER, seller_edit(old, new))
+    assert result.verdict == verdict, result.to_dict()
+    assert ("exception_changed" in kinds(result)) == (verdict == "material"), result.to_dict()
