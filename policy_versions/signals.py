@@ -16,6 +16,7 @@ from policy_versions.vocabulary import (
     Cue,
     Index,
     Vocabulary,
+    named_tokens,
     raw_tokens,
     stem,
     strip_legal_forms,
@@ -73,13 +74,18 @@ class Text:
     raw: str
     words: list[str]
     stems: list[str]
+    # Per token: capitalised in mid-sentence, so part of a name ("Copperleaf Market").
+    named: list[bool] | None = None
 
     @classmethod
     def of(cls, text: str, vocab: Vocabulary) -> Text:
-        words = raw_tokens(strip_legal_forms(text))
+        source = strip_legal_forms(text)
+        words = raw_tokens(source)
+        named = named_tokens(source)
         stems = [stem(w) for w in words]
         out_words: list[str] = []
         out_stems: list[str] = []
+        out_named: list[bool] = []
         starts = vocab.synonym_starts
         i = 0
         while i < len(stems):
@@ -88,13 +94,15 @@ class Text:
                 if canonical is not None and i + k <= len(stems):
                     out_stems.extend(canonical)
                     out_words.extend(canonical)
+                    out_named.extend([False] * len(canonical))
                     i += k
                     break
             else:
                 out_stems.append(stems[i])
                 out_words.append(words[i])
+                out_named.append(named[i])
                 i += 1
-        return cls(text, out_words, out_stems)
+        return cls(text, out_words, out_stems, out_named)
 
     def find(self, cues: tuple[Cue, ...]) -> set[str]:
         index = getattr(self, "_index", None)
@@ -106,9 +114,24 @@ class Text:
         """Term hits per topic, computed once per text (topics are checked many times)."""
         cached = getattr(self, "_topic_hits", None)
         if cached is None:
-            cached = {t.name: self.find(t.terms) for t in vocab.topics if t.terms}
+            index = self._topic_index(vocab)
+            cached = {t.name: index.find(t.terms) for t in vocab.topics if t.terms}
             self._topic_hits = cached
         return cached
+
+    def _topic_index(self, vocab: Vocabulary) -> Index:
+        """The index for topic terms, where a word of a name matches a term only in the term's
+        own form or an inflection of it: "Market" in "Market Street" is not "marketing", though
+        the crude stemmer makes them meet; "Marketing Team" and "Familiar Faces" still count."""
+        self.find(())  # builds the plain index
+        if not any(self.named or ()):
+            return self._index
+        forms = vocab.term_words
+        stems = [
+            "\0" + w if named and s in forms and not w.startswith(forms[s]) else s
+            for s, w, named in zip(self.stems, self.words, self.named or (), strict=True)
+        ]
+        return self._index if stems == self.stems else Index(stems, self.words)
 
     def content(self) -> set[str]:
         return {s for s, w in zip(self.stems, self.words, strict=True) if w not in STOP_WORDS}

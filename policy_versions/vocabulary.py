@@ -39,6 +39,22 @@ def raw_tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
+_OPENERS = frozenset(".!?:;|#\"'“‘([*_>•-")
+
+
+def named_tokens(source: str) -> list[bool]:
+    """For each token of ``raw_tokens(source)``: capitalised where grammar does not ask for it."""
+    text = _NT.sub(" not", source.replace("cannot", "can not").replace("Cannot", "Can not"))
+    out = []
+    for m in _TOKEN.finditer(text):
+        if not m.group(0)[0].isupper():
+            out.append(False)
+            continue
+        before = text[max(0, m.start() - 12) : m.start()].rstrip(" \t")
+        out.append(bool(before) and before[-1] not in _OPENERS and not before.endswith("\n"))
+    return out
+
+
 # A company's legal form names no topic and no new party: "limited liability company" is not a
 # clause about liability, and "Cloudbarrow Hosting B.V." is the "Cloudbarrow Hosting" already
 # named. Abbreviations are matched case-sensitively; "Limited" only right after a name.
@@ -137,6 +153,21 @@ class Vocabulary:
         if cached is None:
             cached = frozenset(key[0] for key in self.synonyms)
             object.__setattr__(self, "_starts", cached)
+        return cached
+
+    @property
+    def term_words(self) -> dict[str, tuple[str, ...]]:
+        """The words topic terms are written with, by stem: "market" -> ("marketing",)."""
+        cached = self.__dict__.get("_term_words")
+        if cached is None:
+            forms: dict[str, set[str]] = {}
+            for topic in self.topics:
+                for cue in topic.terms:
+                    words = raw_tokens(cue.text.rstrip("*"))
+                    for w in words[:-1] if cue.prefix else words:
+                        forms.setdefault(stem(w), set()).add(w)
+            cached = {s: tuple(sorted(ws)) for s, ws in forms.items()}
+            object.__setattr__(self, "_term_words", cached)
         return cached
 
     def topic(self, name: str) -> Topic | None:

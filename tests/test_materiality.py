@@ -564,6 +564,8 @@ def test_third_review_rule_kind_and_verdict(old: str, new: str, verdict: str, ki
 
 SELLER = """# Example Seller Terms
 
+Example Market runs 3 shops in the north of England.
+
 ## 1. Definitions
 
 "Sale Price" means the price the buyer pays, excluding delivery charges.
@@ -800,3 +802,13 @@ def test_the_condition_of_an_exception(old: str, new: str, verdict: str) -> None
     result = classify(SELLER, seller_edit(old, new))
     assert result.verdict == verdict, result.to_dict()
     assert ("exception_changed" in kinds(result)) == (verdict == "material"), result.to_dict()
+
+
+def test_a_word_of_a_name_is_not_a_topic_term_in_another_form() -> None:
+    """ "Market" in a name is not "marketing", though a crude stemmer makes them meet."""
+    offices = seller_edit("runs 3 shops", "runs 4 shops")
+    assert classify(SELLER, offices).verdict == "minor"
+    team = SELLER.replace("Example Market runs 3", "Our marketing team runs 3")
+    assert classify(team, team.replace("runs 3", "runs 4")).verdict == "material"
+    named_team = SELLER.replace("Example Market runs 3", "Our Marketing Team runs 3")
+    assert classify(named_team, named_team.replace("runs 3", "runs 4")).verdict == "material"
