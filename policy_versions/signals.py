@@ -74,18 +74,16 @@ class Text:
     raw: str
     words: list[str]
     stems: list[str]
-    # Per token: capitalised in mid-sentence, so part of a name ("Copperleaf Market").
-    named: list[bool] | None = None
+    # Per token: its index among raw_tokens(raw), or -1 for a synonym folded into another form.
+    origin: list[int] | None = None
 
     @classmethod
     def of(cls, text: str, vocab: Vocabulary) -> Text:
-        source = strip_legal_forms(text)
-        words = raw_tokens(source)
-        named = named_tokens(source)
+        words = raw_tokens(strip_legal_forms(text))
         stems = [stem(w) for w in words]
         out_words: list[str] = []
         out_stems: list[str] = []
-        out_named: list[bool] = []
+        origin: list[int] = []
         starts = vocab.synonym_starts
         i = 0
         while i < len(stems):
@@ -94,15 +92,15 @@ class Text:
                 if canonical is not None and i + k <= len(stems):
                     out_stems.extend(canonical)
                     out_words.extend(canonical)
-                    out_named.extend([False] * len(canonical))
+                    origin.extend([-1] * len(canonical))
                     i += k
                     break
             else:
                 out_stems.append(stems[i])
                 out_words.append(words[i])
-                out_named.append(named[i])
+                origin.append(i)
                 i += 1
-        return cls(text, out_words, out_stems, out_named)
+        return cls(text, out_words, out_stems, origin)
 
     def find(self, cues: tuple[Cue, ...]) -> set[str]:
         index = getattr(self, "_index", None)
@@ -124,13 +122,20 @@ class Text:
         own form or an inflection of it: "Market" in "Market Street" is not "marketing", though
         the crude stemmer makes them meet; "Marketing Team" and "Familiar Faces" still count."""
         self.find(())  # builds the plain index
-        if not any(self.named or ()):
-            return self._index
         forms = vocab.term_words
-        stems = [
-            "\0" + w if named and s in forms and not w.startswith(forms[s]) else s
-            for s, w, named in zip(self.stems, self.words, self.named or (), strict=True)
+        # Only words shorter than every term they stem like can differ ("market" / "marketing").
+        suspects = [
+            n
+            for n, (s, w) in enumerate(zip(self.stems, self.words, strict=True))
+            if s in forms and not w.startswith(forms[s])
         ]
+        if not suspects or self.origin is None:
+            return self._index
+        named = named_tokens(strip_legal_forms(self.raw))
+        stems = list(self.stems)
+        for n in suspects:
+            if self.origin[n] >= 0 and named[self.origin[n]]:
+                stems[n] = "\0" + self.words[n]
         return self._index if stems == self.stems else Index(stems, self.words)
 
     def content(self) -> set[str]:
