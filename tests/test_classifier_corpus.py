@@ -19,6 +19,12 @@ HOLDOUT = load_pairs(Path(__file__).resolve().parent / "corpus_holdout")
 # out-of-sample figure (P 0.943, R 1.000). Its two over-calls (q14, r16) were then fixed with
 # general rules tested on other sentences, so it is no longer blind; it guards against regressions.
 BLIND2 = load_pairs(Path(__file__).resolve().parent / "corpus_blind2")
+# The third blind set (tests/corpus_blind3/README.md): its first run, P 0.800 / R 0.757, is the
+# honest out-of-sample figure. Its misses were then fixed with general rules tested on other
+# sentences (tests/test_materiality.py), so it is no longer blind and the floors below guard
+# against regressions only. Still missed: u15 (material -> minor: the condition of an emergency
+# exception broadened without an "unless" / "except" word), so recall is asserted as a floor.
+BLIND3 = load_pairs(Path(__file__).resolve().parent / "corpus_blind3")
 
 
 def test_corpus_is_large_and_covers_every_label() -> None:
@@ -65,12 +71,24 @@ def test_second_blind_set_keeps_its_first_run_scores() -> None:
     assert precision >= 0.94, (precision, misses)
 
 
+def test_third_blind_set_keeps_its_after_fix_scores() -> None:
+    assert len(BLIND3) >= 70
+    recall, precision, misses = _material_scores(BLIND3)
+    assert recall >= 0.97, (recall, misses)
+    assert precision >= 0.97, (precision, misses)
+
+
+def test_third_blind_set_replays_exactly() -> None:
+    for pair in BLIND3:
+        assert diff.apply(pair.old, diff.compute(pair.old, pair.new)) == pair.new, pair.id
+
+
 def test_holdout_pairs_replay_exactly() -> None:
     for pair in HOLDOUT:
         assert diff.apply(pair.old, diff.compute(pair.old, pair.new)) == pair.new, pair.id
 
 
 def test_no_typo_or_cosmetic_pair_is_called_material() -> None:
-    for pair in PAIRS + HOLDOUT + BLIND2:
+    for pair in PAIRS + HOLDOUT + BLIND2 + BLIND3:
         if pair.label == "cosmetic":
             assert classify(pair.old, pair.new).verdict != "material", pair.id
