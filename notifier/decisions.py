@@ -102,7 +102,13 @@ RESOLVE_SQL = """
               JOIN notices dn ON dn.id = d.notice_id
              WHERE d.user_id = u.id AND dn.version_id = v.id
           ORDER BY d.state = 'delivered' DESC, d.id DESC
-             LIMIT 1) AS notice_delivery_id
+             LIMIT 1) AS notice_delivery_id,
+           %(delivery)s::bigint IS NULL OR EXISTS (
+               SELECT 1
+                 FROM deliveries d
+                 JOIN notices dn ON dn.id = d.notice_id
+                WHERE d.id = %(delivery)s::bigint AND d.user_id = u.id AND dn.version_id = v.id
+           ) AS delivery_ok
       FROM k
  LEFT JOIN u ON true
  LEFT JOIN v ON true
@@ -235,6 +241,7 @@ def _decide(conn: Connection, key_sha256: str, external_id: str, ref: VersionRef
         "seq": ref.seq,
         "now": now,
         "decision": decision,
+        "delivery": kw["delivery_id"],
     }
     if ref.uid == "":  # not a UUID: no version can match
         params |= {"uid": None, "slug": None, "seq": None}
@@ -254,6 +261,12 @@ def _decide(conn: Connection, key_sha256: str, external_id: str, ref: VersionRef
         found = conn.execute(EXISTING_SQL, {"id": row["existing_id"]}).fetchone()
         return found, version, False, []
     _check_acceptable(row, now)
+    if not row["delivery_ok"]:  # evidence must not claim to answer someone else's notice
+        raise ValidationError(
+            f"delivery_id {kw['delivery_id']} is not a notice delivery of this version to this "
+            "user; leave it out and the latest one is found.",
+            fields={"delivery_id": "a delivery of this version's notice to this user"},
+        )
     prompt_text = kw["prompt_text"]
     fields = {
         "user_id": row["user_id"],

@@ -183,7 +183,12 @@ SCHEMAS = {
             "user_agent": {"type": ["string", "null"]},
             "locale": {"type": ["string", "null"]},
             "prompt_text": {"type": ["string", "null"]},
-            "delivery_id": {"type": ["integer", "null"]},
+            "delivery_id": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 9223372036854775807,
+                "description": "the notice delivery this decision answers (found when omitted)",
+            },
         },
     ),
     "Acceptance": _obj(

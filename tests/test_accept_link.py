@@ -22,7 +22,17 @@ def test_link_shows_summary_and_records_email_link_acceptance(app, api, client, 
     version = publish_version(app, summary="We now keep logs for 90 days.")
     put_user(api, "u-1")
     user_id = db.execute("SELECT id FROM users").fetchone()["id"]
-    token = _token(app, user_id, version.id, delivery_id=77)
+    notice_id = db.execute(
+        "INSERT INTO notices (version_id, email, in_app, state) VALUES (%s, true, true, 'done')"
+        " RETURNING id",
+        [version.id],
+    ).fetchone()["id"]
+    delivery_id = db.execute(
+        "INSERT INTO deliveries (notice_id, user_id, batch_no, state)"
+        " VALUES (%s, %s, 0, 'delivered') RETURNING id",
+        [notice_id, user_id],
+    ).fetchone()["id"]
+    token = _token(app, user_id, version.id, delivery_id=delivery_id)
     page = client.get(f"/accept/{token}").get_data(as_text=True)
     assert "We now keep logs for 90 days." in page and "I accept" in page
     response = client.post(
@@ -30,7 +40,11 @@ def test_link_shows_summary_and_records_email_link_acceptance(app, api, client, 
     )
     assert response.status_code == 201
     row = db.execute("SELECT * FROM acceptances").fetchone()
-    assert (row["method"], row["delivery_id"], row["decision"]) == ("email_link", 77, "accepted")
+    assert (row["method"], row["delivery_id"], row["decision"]) == (
+        "email_link",
+        delivery_id,
+        "accepted",
+    )
     again = client.post(f"/accept/{token}", data={"csrf_token": _csrf(page), "decision": "accept"})
     assert again.status_code == 200
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import psycopg
+import pytest
 from acceptance_helpers import accept, publish_version, put_user
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -201,3 +203,60 @@ def test_noop_baseline_can_add_one_database_round_trip(client):
     assert client.get("/api/v1/noop?db=1").get_json() == {"ok": True}
     response = client.get("/api/v1/noop?db=yes")
     assert response.status_code == 422 and response.get_json()["fields"] == {"db": "0 or 1"}
+
+
+def _delivery(db, version_id, user_id):
+    notice = db.execute("SELECT id FROM notices WHERE version_id = %s", [version_id]).fetchone()
+    notice_id = (
+        notice
+        or db.execute(
+            "INSERT INTO notices (version_id, email, in_app, state)"
+            " VALUES (%s, true, true, 'done') RETURNING id",
+            [version_id],
+        ).fetchone()
+    )["id"]
+    return db.execute(
+        "INSERT INTO deliveries (notice_id, user_id, batch_no, state)"
+        " VALUES (%s, %s, 0, 'delivered') RETURNING id",
+        [notice_id, user_id],
+    ).fetchone()["id"]
+
+
+def test_a_host_cannot_attach_evidence_to_someone_elses_notice(app, api, db):
+    version = publish_version(app)
+    other = publish_version(app, slug="terms", title="Terms")
+    for ext in ("u-1", "u-2"):
+        put_user(api, ext)
+    ids = {r["external_id"]: r["id"] for r in db.execute("SELECT id, external_id FROM users")}
+    mine = _delivery(db, version.id, ids["u-1"])
+    theirs = _delivery(db, version.id, ids["u-2"])
+    wrong_version = _delivery(db, other.id, ids["u-1"])
+    for bad in (theirs, wrong_version, 999_999, 0, -1, True, 2**63, "7"):
+        response = accept(api, "u-1", version, delivery_id=bad)
+        assert response.status_code == 422, (bad, response.get_json())
+        assert "delivery_id" in response.get_json()["fields"]
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
+    response = accept(api, "u-1", version, delivery_id=mine)
+    assert response.status_code == 201 and response.get_json()["delivery_id"] == mine
+
+
+def test_the_database_refuses_evidence_naming_a_delivery_that_does_not_exist(app, api, db):
+    from notifier import acceptances
+    from notifier import db as notifier_db
+
+    version = publish_version(app)
+    put_user(api, "u-1")
+    with app.app_context(), notifier_db.connection() as conn:
+        user = conn.execute("SELECT * FROM users").fetchone()
+        v = acceptances.find_version(conn, {"version_uid": str(version.uid)})
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+            acceptances.record(
+                conn,
+                user,
+                v,
+                decision="accepted",
+                method="email_link",
+                now=datetime.now(UTC),
+                delivery_id=424242,
+            )
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0

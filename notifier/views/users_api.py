@@ -157,8 +157,13 @@ def _decision_body() -> dict:
     for name in ("user_agent", "prompt_text", "locale"):
         if data.get(name) is not None and not isinstance(data[name], str):
             raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
-    if data.get("delivery_id") is not None and not isinstance(data["delivery_id"], int):
-        raise ValidationError("delivery_id must be an integer.", fields={"delivery_id": "integer"})
+    delivery = data.get("delivery_id")
+    if delivery is not None and (
+        not isinstance(delivery, int) or isinstance(delivery, bool) or not 0 < delivery < 2**63
+    ):
+        raise ValidationError(
+            "delivery_id must be a positive integer.", fields={"delivery_id": "positive integer"}
+        )
     return data
 
 

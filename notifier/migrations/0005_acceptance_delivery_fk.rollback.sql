@@ -1,0 +1,1 @@
+ALTER TABLE acceptances DROP CONSTRAINT acceptances_delivery_id_fkey;
