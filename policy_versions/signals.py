@@ -124,13 +124,12 @@ class Text:
         self.find(())  # builds the plain index
         forms = vocab.term_words
         # Only words shorter than every term they stem like can differ ("market" / "marketing").
-        suspects = [
-            n
-            for n, (s, w) in enumerate(zip(self.stems, self.words, strict=True))
-            if s in forms and not w.startswith(forms[s])
-        ]
-        if not suspects or self.origin is None:
+        shorter = {
+            w for w in set(self.words) if (s := stem(w)) in forms and not w.startswith(forms[s])
+        }
+        if not shorter or self.origin is None:
             return self._index
+        suspects = [n for n, w in enumerate(self.words) if w in shorter]
         named = named_tokens(strip_legal_forms(self.raw))
         stems = list(self.stems)
         for n in suspects:
