@@ -7,7 +7,6 @@ rules in `policy_versions.triggers`, which read the signals of `policy_versions.
 from __future__ import annotations
 
 import os
-import re
 
 from policy_versions.changes import DiffResult
 from policy_versions.classification import (
@@ -27,13 +26,13 @@ from policy_versions.names import (
     proper_nouns,
     renamed_term,
 )
+from policy_versions.quantities import numbers, only_numbers
 from policy_versions.reorder import is_reordering
 from policy_versions.signals import (
     ADDRESS,
     Context,
     contact_kind,
     list_item_edit,
-    numbers,
     rewritten,
     single_swap,
     term_topics,
@@ -140,13 +139,6 @@ def _judge_move(ctx: Context) -> list[Reason]:
             f"Text was reordered {where} without changing its subject.",
         )
     ]
-
-
-def _only_numbers(text: str, ctx: Context) -> bool:
-    """Whether every word of `text` is part of a number: "3", "forty-eight", "thirty (30)"."""
-    number_words = ctx.vocab.words.get("number_words", frozenset())
-    words = re.findall(r"\d+(?:[.,]\d+)*|[^\W\d_]+", text)
-    return bool(words) and all(w[0].isdigit() or w.lower() in number_words for w in words)
 
 
 def _judge_modified(ctx: Context) -> list[Reason]:
@@ -261,8 +253,8 @@ def _judge_modified(ctx: Context) -> list[Reason]:
     if (
         same_number
         and same_number == numbers(ch.inserted, ctx)
-        and _only_numbers(ch.deleted, ctx)
-        and _only_numbers(ch.inserted, ctx)
+        and only_numbers(ch.deleted, ctx)
+        and only_numbers(ch.inserted, ctx)
     ):
         # "three" -> "3", "forty-eight" -> "48": the notation changed, not the number.
         return [

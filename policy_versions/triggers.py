@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from policy_versions.classification import Reason, quote, reason
+from policy_versions.coverage import coverage_changes, exception_edited
 from policy_versions.names import describes_known_party, names_in, preceding, proper_nouns
+from policy_versions.quantities import number_sequence, numbers
 from policy_versions.signals import (
-    FREQUENCY_TOKENS,
     Context,
     Text,
     antonym_flip,
-    frequencies,
     list_item_edit,
     modal_classes,
     negated_words,
     negations,
-    number_sequence,
-    numbers,
-    qualifiers,
     rewritten,
     term_topics,
 )
@@ -37,29 +34,6 @@ def _negation_reworded(ctx: Context) -> bool:
         else (ctx.old_sent, ctx.new_sent)
     )
     return not negated_words(more, ctx) & set(other.stems)
-
-
-def _exception_edited(ctx: Context) -> bool:
-    """New or lost words inside the condition of an exception ("unless the closure is needed to
-    prevent fraud" -> "unless we decide the closure is needed to protect the Marketplace").
-
-    The exception word is kept on both sides (a new or dropped "unless" is a limiting word), the
-    edit comes after it in its sentence, and the sentence was not rewritten as a whole.
-    """
-    ch = ctx.change
-    openers = ctx.lex("exception_openers")
-    if not (ctx.old_sent.find(openers) and ctx.new_sent.find(openers)) or rewritten(ctx):
-        return False
-    new_words = ctx.inserted.content() - ctx.old_sent.content()
-    lost_words = ctx.deleted.content() - ctx.new_sent.content()
-    if not new_words and not lost_words:
-        return False
-    old_end = ch.old_start + len(ch.deleted)
-    size = len(ctx.old_sentence)
-    start = ctx.old_md.find(ctx.old_sentence, max(0, old_end - size), ch.old_start + size)
-    if start < 0 or start > ch.old_start:
-        return False
-    return bool(Text.of(ctx.old_md[start : ch.old_start], ctx.vocab).find(openers))
 
 
 def triggers(ctx: Context) -> list[Reason]:
@@ -150,49 +124,7 @@ def triggers(ctx: Context) -> list[Reason]:
             )
         )
 
-    # "every Tuesday" -> "every other Tuesday", "monthly" -> "quarterly": how often, not how long.
-    edited = set(ctx.deleted.words) | set(ctx.inserted.words)
-    if (
-        edited & FREQUENCY_TOKENS
-        and not any(r.kind == "period_changed" for r in out)
-        and frequencies(ctx.old_sentence, ctx) != frequencies(ctx.new_sentence, ctx)
-    ):
-        out.append(
-            reason(
-                ctx,
-                "period_changed",
-                "material",
-                ctx.best_topic(),
-                f"How often something happens changed: '{quote(ch.deleted)}' became "
-                f"'{quote(ch.inserted)}'.",
-            )
-        )
-
-    # "excluding taxes" -> "and taxes", "including screenshots" -> "other than screenshots":
-    # what the clause covers changed. Confirmed on the sentence, like the limiting words below.
-    for key, kind, what, applies in (
-        ("exclusions", "exclusion_changed", "What the clause includes or leaves out", material_ctx),
-        (
-            "amount_qualifiers",
-            "amount_qualifier_changed",
-            "How much of an amount applies",
-            "fees_billing" in ctx.section_topics | ctx.old_section_topics | ctx.sentence_topics,
-        ),
-    ):
-        if (
-            applies
-            and qualifiers(ctx.deleted, ctx, key) != qualifiers(ctx.inserted, ctx, key)
-            and qualifiers(ctx.old_sent, ctx, key) != qualifiers(ctx.new_sent, ctx, key)
-        ):
-            out.append(
-                reason(
-                    ctx,
-                    kind,
-                    "material",
-                    ctx.best_topic(),
-                    f"{what} changed: '{quote(ch.deleted)}' became '{quote(ch.inserted)}'.",
-                )
-            )
+    out.extend(coverage_changes(ctx, out))
 
     old_modals, new_modals = modal_classes(ctx.deleted, ctx), modal_classes(ctx.inserted, ctx)
     # A modal on one side only counts when it is (nearly) the whole edit: "we share" -> "we may
@@ -241,7 +173,7 @@ def triggers(ctx: Context) -> list[Reason]:
 
     # After the number, unit and limiting-word rules: when one of them explains the edit, the
     # exception needs no second reason.
-    if material_ctx and not out and _exception_edited(ctx):
+    if material_ctx and not out and exception_edited(ctx):
         out.append(
             reason(
                 ctx,
