@@ -160,7 +160,7 @@ def names_in(text: str) -> frozenset[str]:
 # A defined term: a capitalised phrase in quotes, defined in place ('"Payout Account" means ...',
 # '**"Order Total"**: ...') or named in a parenthesis ('(the "Service")').
 _DEFINITION = re.compile(
-    r"[*_]*[\"“]([A-Z][\w'’-]*(?:[ \t]+[A-Za-z][\w'’-]*){0,5})[\"”][*_]*"
+    r"[\"“]([A-Z][\w'’-]*(?:[ \t]+[A-Za-z][\w'’-]*){0,5})[\"”][*_]*"
     r"(?=[ \t]*(?:means\b|refers to\b|shall mean\b|has the meaning\b|is defined as\b|:)|[ \t]*\))"
 )
 

@@ -122,11 +122,7 @@ class Text:
         own form or an inflection of it: "Market" in "Market Street" is not "marketing", though
         the crude stemmer makes them meet; "Marketing Team" and "Familiar Faces" still count."""
         self.find(())  # builds the plain index
-        forms = vocab.term_words
-        # Only words shorter than every term they stem like can differ ("market" / "marketing").
-        shorter = {
-            w for w in set(self.words) if (s := stem(w)) in forms and not w.startswith(forms[s])
-        }
+        shorter = vocab.shorter_than_terms(set(self.words))
         if not shorter or self.origin is None:
             return self._index
         suspects = [n for n, w in enumerate(self.words) if w in shorter]

@@ -170,6 +170,21 @@ class Vocabulary:
             object.__setattr__(self, "_term_words", cached)
         return cached
 
+    def shorter_than_terms(self, words: set[str]) -> set[str]:
+        """Those of `words` that stem like a topic term but are not that term or an inflection of
+        it ("market" for "marketing"). Each word is checked once per vocabulary."""
+        seen: set[str] = self.__dict__.setdefault("_seen_words", set())
+        shorter: set[str] = self.__dict__.setdefault("_shorter_words", set())
+        new = words - seen
+        if new:
+            forms = self.term_words
+            for word in new:
+                s = stem(word)
+                if s in forms and not word.startswith(forms[s]):
+                    shorter.add(word)
+            seen |= new
+        return words & shorter
+
     def topic(self, name: str) -> Topic | None:
         return next((t for t in self.topics if t.name == name), None)
 
