@@ -123,8 +123,8 @@ class Text:
         the crude stemmer makes them meet; "Marketing Team" and "Familiar Faces" still count."""
         self.find(())  # builds the plain index
         shorter = vocab.shorter_than_terms(set(self.words))
-        if not shorter or self.origin is None:
-            return self._index
+        if self.origin is None or not any(w[:1].upper() + w[1:] in self.raw for w in shorter):
+            return self._index  # none of them is written with a capital
         suspects = [n for n, w in enumerate(self.words) if w in shorter]
         named = named_tokens(strip_legal_forms(self.raw))
         stems = list(self.stems)
