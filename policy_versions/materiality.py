@@ -34,6 +34,7 @@ from policy_versions.signals import (
     contact_kind,
     list_item_edit,
     rewritten,
+    section_cues,
     single_swap,
     term_topics,
 )
@@ -117,6 +118,14 @@ def _judge_move(ctx: Context) -> list[Reason]:
         ]
     before, after = ctx.old_section_topics, ctx.section_topics
     crosses = before != after and (ctx.is_material_topic(before) or ctx.is_material_topic(after))
+    if not crosses and ch.old_section is not None and ctx.is_material_topic(after):
+        # Headings of one topic can still govern different things ("Analytics cookies" and
+        # "Advertising cookies"): when each heading names something the other does not, the
+        # move takes the promise from one section and puts it under another. "Cookies" to
+        # "Analytics cookies" only narrows the heading, and is judged as before.
+        old_cues = section_cues(ch.old_section, ctx.vocab)[1]
+        new_cues = section_cues(ch.section, ctx.vocab)[1]
+        crosses = bool(old_cues - new_cues and new_cues - old_cues)
     origin = ch.old_section[-1] if ch.old_section else "the preamble"
     target = ch.section[-1] if ch.section else "the preamble"
     if crosses:

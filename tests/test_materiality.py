@@ -812,3 +812,60 @@ def test_a_word_of_a_name_is_not_a_topic_term_in_another_form() -> None:
     assert classify(team, team.replace("runs 3", "runs 4")).verdict == "material"
     named_team = SELLER.replace("Example Market runs 3", "Our Marketing Team runs 3")
     assert classify(named_team, named_team.replace("runs 3", "runs 4")).verdict == "material"
+
+
+# A fitness app's notice for the fourth review's rules (sections of one topic, recipient
+# classes, added grounds for disclosure, synonyms, split sentences).
+FITNESS = """# Rowan Fitness Privacy Notice
+
+## 1. Analytics cookies
+
+These cookies count visits to our pages. Analytics reports never show a full IP address.
+
+## 2. Advertising cookies
+
+These cookies show you offers from gyms near you.
+
+## 3. Who we share data with
+
+We never share workout data with credit bureaus or data brokers.
+
+We give workout data to the police only when a court order requires it.
+
+We use workout data to calculate your weekly fitness score.
+"""
+
+
+def fitness_edit(old: str, new: str) -> str:
+    assert FITNESS.count(old) == 1, old
+    return FITNESS.replace(old, new)
+
+
+def test_a_move_between_headings_of_one_topic_that_govern_different_things() -> None:
+    sentence = " Analytics reports never show a full IP address."
+    moved = FITNESS.replace(sentence, "").replace("near you.", "near you." + sentence)
+    result = classify(FITNESS, moved)
+    assert result.verdict == "material", result.to_dict()
+    assert "moved_between_sections" in kinds(result)
+
+    # From a heading into a narrower one of the same thing, the move is only a reorder.
+    def headed(text: str) -> str:
+        return text.replace("1. Analytics cookies", "1. Cookies").replace(
+            "2. Advertising cookies", "2. Cookies for analytics"
+        )
+
+    narrowed = classify(headed(FITNESS), headed(moved))
+    assert narrowed.verdict == "minor", narrowed.to_dict()
+    assert "moved" in kinds(narrowed)
+
+
+def test_a_class_of_recipient_cut_from_a_never_share_list_is_material() -> None:
+    cut = classify(
+        FITNESS, fitness_edit("with credit bureaus or data brokers", "with data brokers")
+    )
+    assert cut.verdict == "material", cut.to_dict()
+    added = fitness_edit("with credit bureaus or data", "with credit bureaus, insurers or data")
+    assert classify(FITNESS, added).verdict == "material"
+    # The same classes in another order name the same recipients.
+    order = fitness_edit("credit bureaus or data brokers", "data brokers or credit bureaus")
+    assert classify(FITNESS, order).verdict != "material"
