@@ -3,6 +3,8 @@ grants, and the condition of its exceptions."""
 
 from __future__ import annotations
 
+import re
+
 from policy_versions.classification import Reason, quote, reason
 from policy_versions.quantities import FREQUENCY_TOKENS, frequencies
 from policy_versions.signals import Context, Text, rewritten
@@ -48,6 +50,50 @@ def exception_edited(ctx: Context) -> bool:
     if start < 0 or start > ch.old_start:
         return False
     return bool(Text.of(ctx.old_md[start : ch.old_start], ctx.vocab).find(openers))
+
+
+# ", or when they ask for it", "or if we believe": a further ground joined to a condition.
+_ALTERNATIVE_GROUND = re.compile(
+    r"^\s*[,;]?\s*(?:or|and/or)\s+(?:when|whenever|where|if|in case|in the event|once|upon)\b",
+    re.IGNORECASE,
+)
+
+
+def ground_added(ctx: Context) -> str | None:
+    """ "added" or "removed" when a ground is joined to (or cut from) the condition of a clause
+    about passing data on: "when a court orders it" -> "when a court orders it, or when the
+    police ask". No "unless" or "except" needed: the clause now applies in one more case.
+
+    The edit is the whole alternative (an inserted or deleted fragment opening with "or when",
+    "or if" ...), it brings at least two content words the sentence did not hold, and the
+    sentence already set a condition before it ("when", "if", "only" ...).
+    """
+    ch = ctx.change
+    if ctx.deleted.content() and ctx.inserted.content():
+        return None
+    added = bool(ctx.inserted.content())
+    fragment, text, other = (
+        (ch.inserted, ctx.inserted, ctx.old_sent)
+        if added
+        else (ch.deleted, ctx.deleted, ctx.new_sent)
+    )
+    if not _ALTERNATIVE_GROUND.search(fragment) or len(text.content() - other.content()) < 2:
+        return None
+    sharing = "data_sharing" in (
+        ctx.section_topics | ctx.old_section_topics | ctx.sentence_topics
+    ) or ctx.old_sent.find(ctx.lex("sharing_cues"))
+    if not sharing:
+        return None
+    md, start, sentence = (
+        (ctx.new_md, ch.new_start, ctx.new_sentence)
+        if added
+        else (ctx.old_md, ch.old_start, ctx.old_sentence)
+    )
+    begin = md.find(sentence, max(0, start - len(sentence))) if sentence else -1
+    if begin < 0 or begin > start:
+        return None
+    before = Text.of(md[begin:start], ctx.vocab)
+    return ("added" if added else "removed") if before.find(ctx.lex("condition_openers")) else None
 
 
 def coverage_changes(ctx: Context, found: list[Reason]) -> list[Reason]:

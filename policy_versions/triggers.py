@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policy_versions.classification import Reason, quote, reason
-from policy_versions.coverage import coverage_changes, exception_edited
+from policy_versions.coverage import coverage_changes, exception_edited, ground_added
 from policy_versions.names import describes_known_party, names_in, preceding, proper_nouns
 from policy_versions.quantities import number_sequence, numbers
 from policy_versions.signals import (
@@ -182,6 +182,21 @@ def triggers(ctx: Context) -> list[Reason]:
                 ctx.best_topic(),
                 f"The condition of an exception changed ('{quote(ch.deleted)}' became "
                 f"'{quote(ch.inserted)}'), which widens or narrows when the promise holds.",
+            )
+        )
+
+    # ", or when they ask for it": a new ground for passing data on, with no "unless" in sight.
+    ground = None if out else ground_added(ctx)
+    if ground:
+        what = ch.inserted if ground == "added" else ch.deleted
+        out.append(
+            reason(
+                ctx,
+                f"condition_ground_{ground}",
+                "material",
+                ctx.best_topic({"data_sharing"}),
+                f"A ground was {ground} to the condition under which data is passed on "
+                f"('{quote(what)}'), which widens or narrows when it happens.",
             )
         )
 

@@ -869,3 +869,20 @@ def test_a_class_of_recipient_cut_from_a_never_share_list_is_material() -> None:
     # The same classes in another order name the same recipients.
     order = fitness_edit("credit bureaus or data brokers", "data brokers or credit bureaus")
     assert classify(FITNESS, order).verdict != "material"
+
+
+def test_a_ground_joined_by_or_to_a_disclosure_condition_is_material() -> None:
+    wider = fitness_edit(
+        "only when a court order requires it.",
+        "only when a court order requires it, or if an officer asks us during an inquiry.",
+    )
+    result = classify(FITNESS, wider)
+    assert result.verdict == "material", result.to_dict()
+    assert "condition_ground_added" in kinds(result), result.to_dict()
+    narrower = classify(wider, FITNESS)
+    assert "condition_ground_removed" in kinds(narrower), narrower.to_dict()
+    # An "or" that brings no new words, or one joined to a clause with no condition, is not.
+    restated = fitness_edit("requires it.", "requires it, or when one requires it.")
+    assert "condition_ground_added" not in kinds(classify(FITNESS, restated))
+    score = fitness_edit("fitness score.", "fitness score, or when you ask for a monthly summary.")
+    assert "condition_ground_added" not in kinds(classify(FITNESS, score))
