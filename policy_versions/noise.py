@@ -78,8 +78,10 @@ def noise_label(
     if not line_start.strip() and _LIST_MARKER.match(deleted) and _LIST_MARKER.match(inserted):
         return "formatting"  # "1." -> "-", "-" -> "*": the list is the same list
     if _TABLE_RULE.match(old_line) and _TABLE_RULE.match(new_line):
-        if _rule_cells(old_line) == _rule_cells(new_line):
-            return "formatting"  # padding a table's separator row, same columns and alignment
+        # Padding, dashes and alignment colons of a table's separator row are layout: they move
+        # text within a column. Only a column added or dropped changes the table.
+        if _rule_columns(old_line) == _rule_columns(new_line):
+            return "formatting"
     if _NUMBER_ONLY.match(deleted) and _NUMBER_ONLY.match(inserted):
         if not line_start.strip(" \t#*_>-+(") or _NUMBER_REFERENCE.search(before):
             return "renumbering"
@@ -92,10 +94,9 @@ def noise_label(
     return None
 
 
-def _rule_cells(line: str) -> list[tuple[bool, bool]]:
-    """The columns of a table separator row, as (left-aligned colon, right colon) pairs."""
-    cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    return [(c.startswith(":"), c.endswith(":")) for c in cells]
+def _rule_columns(line: str) -> int:
+    """How many columns a table separator row has."""
+    return len(line.strip().strip("|").split("|"))
 
 
 def heading_noise(old_raw: str, new_raw: str) -> str | None:

@@ -301,6 +301,8 @@ RULE_CASES = [
     ),
     # Padding a table's separator row is layout; a changed cell is not.
     ("|---|---|", "|----------|--------------|", "cosmetic", "formatting"),
+    ("|---|---|", "| :--- | ---: |", "cosmetic", "formatting"),
+    ("|---|---|", "|---|---|---|", "minor", "wording"),
     ("| Logs | 30 days |", "| Logs | 90 days |", "material", "period_changed"),
     # A period changes only when the sentence's numbers change, in reading order.
     (
