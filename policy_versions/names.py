@@ -172,6 +172,9 @@ def _definitions(text: str) -> dict[str, str]:
 
 
 def _uses(term: str) -> re.Pattern[str]:
+    """Uses of a term, singular or plural: "Listed Drivers" is also used as "a Listed Driver"."""
+    if term.endswith("s") and not term.endswith("ss"):
+        term = term[:-1]
     return re.compile(rf"(?<!\w){re.escape(term)}(?:s|es)?(?!\w)")
 
 
@@ -188,15 +191,28 @@ def term_renames(old: str, new: str) -> tuple[tuple[re.Pattern[str], re.Pattern[
     for a, body in old_defs.items():
         if a in new_defs:
             continue
+        use_a = _uses(a)
         for b, new_body in new_defs.items():
-            if b in old_defs or new_body.strip() != body.strip():
+            use_b = _uses(b)
+            # The definition may use the term itself ('("Listed Drivers"). If you add a Listed
+            # Driver, ...'): those uses are compared as uses, not as words of the definition.
+            if b in old_defs or not _same_definition(
+                use_a.sub("\0", body), use_b.sub("\0", new_body)
+            ):
                 continue
-            use_a, use_b = _uses(a), _uses(b)
             if use_a.search(new) or use_b.search(old):
                 continue
             if len(use_a.findall(old)) == len(use_b.findall(new)):
                 out.append((use_a, use_b))
     return tuple(out)
+
+
+def _same_definition(old: str, new: str) -> bool:
+    """The two definitions read the same, as far as both windows reach (a shorter term lets the
+    fixed window take in a few more characters)."""
+    old, new = old.strip(), new.strip()
+    n = min(len(old), len(new))
+    return old[:n] == new[:n] and n >= min(40, max(len(old), len(new)))
 
 
 def _inside(pattern: re.Pattern[str], text: str, start: int, end: int) -> bool:

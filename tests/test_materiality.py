@@ -888,3 +888,23 @@ def test_a_ground_joined_by_or_to_a_disclosure_condition_is_material() -> None:
     assert "condition_ground_added" not in kinds(classify(FITNESS, restated))
     score = fitness_edit("fitness score.", "fitness score, or when you ask for a monthly summary.")
     assert "condition_ground_added" not in kinds(classify(FITNESS, score))
+
+
+def test_a_defined_recipient_renamed_everywhere_singular_and_plural_is_a_rename() -> None:
+    club = """# Rowan Club Notice
+
+## 1. Members
+
+This notice covers anyone you add to your plan ("Plan Guests"). Each Plan Guest must read it.
+
+## 2. Who receives workout data
+
+We share weekly summaries with other Plan Guests on your plan, never with gyms.
+"""
+    renamed = club.replace("Plan Guest", "Plan Friend")
+    result = classify(club, renamed)
+    assert result.verdict == "minor", result.to_dict()
+    assert "term_renamed" in kinds(result), result.to_dict()
+    # Renamed where data goes but still used under the old name elsewhere: a new party.
+    partly = club.replace("other Plan Guests", "other Plan Friends")
+    assert classify(club, partly).verdict == "material"
