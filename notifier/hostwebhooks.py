@@ -81,6 +81,40 @@ def create_events(conn: Connection, user: dict, version: dict, row: dict) -> lis
     ]
 
 
+def create_version_events(conn: Connection, policy, version) -> list[int]:
+    """Queue `version.published` for every key with a webhook URL (in the publish's transaction).
+
+    Every key hears of it, scoped or not: a version applies to all users. A host that keeps
+    users' pending answers drops them on this event.
+    """
+    payload = {
+        "event": "version.published",
+        "version": {
+            "policy": policy.slug,
+            "title": policy.title,
+            "version": version.seq,
+            "version_uid": str(version.uid),
+            "effective_at": version.effective_at.isoformat(),
+            "acceptance_mode": version.acceptance_mode,
+            "material": version.verdict == "material",
+            "summary": version.summary,
+        },
+    }
+    rows = conn.execute(
+        """
+        INSERT INTO host_webhook_events (api_key_id, version_id, event, url, payload)
+        SELECT s.api_key_id, %(version_id)s, 'version.published', s.webhook_url, %(payload)s
+          FROM api_key_settings s
+          JOIN api_keys k ON k.id = s.api_key_id
+         WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
+        ON CONFLICT (api_key_id, version_id) DO NOTHING
+        RETURNING id
+    """,
+        {"version_id": version.id, "payload": Jsonb(payload)},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 def enqueue(event_ids: list[int]) -> None:
     """After COMMIT: one job per event; RQ retries with backoff when the host fails."""
     for event_id in event_ids:

@@ -21,7 +21,7 @@ from flask import (
 from policy_versions import store
 from policy_versions.errors import NotifierError
 
-from .. import audit, auth, db, jobs, notices, versions
+from .. import audit, auth, db, hostwebhooks, jobs, notices, versions
 from ..forms import ApiKeyForm, EmptyForm, PolicyForm, PublishForm, SignInForm, VersionForm
 from ..security import limiter
 
@@ -284,6 +284,7 @@ def version_publish(policy_id: int, version_id: int):
                     created_by=g.admin["id"],
                     now=now,
                 )
+                events = hostwebhooks.create_version_events(conn, policy, published)
         except NotifierError as exc:
             for name, message in exc.fields.items():
                 field = getattr(form, name, None)
@@ -294,6 +295,7 @@ def version_publish(policy_id: int, version_id: int):
         else:
             version = published
             jobs.enqueue_notice(notice)  # after COMMIT, so the worker sees the rows
+            hostwebhooks.enqueue(events)
             flash(f"Version {version.seq} published, effective {version.effective_at:%Y-%m-%d}.")
             return redirect(
                 url_for("admin.version_show", policy_id=policy_id, version_id=version.id)

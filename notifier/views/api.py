@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from policy_versions import store
 from policy_versions.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 
-from .. import auth, db, jobs, notices, versions
+from .. import auth, db, hostwebhooks, jobs, notices, versions
 from ..security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -178,7 +178,9 @@ def version_publish(slug: str, seq: int):
             conn, version, options, created_by=g.api_key["created_by"], now=now
         )
         audience = notices.count_audience(conn) if notice and notice["email"] else 0
+        events = hostwebhooks.create_version_events(conn, policy, version)
     jobs.enqueue_notice(notice)  # after COMMIT, so the worker sees the rows
+    hostwebhooks.enqueue(events)
     data = versions.version_json(policy, version)
     data["notice"] = (
         None
