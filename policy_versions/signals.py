@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from policy_versions.changes import Change
@@ -65,6 +66,18 @@ def _sentence(text: str, start: int, end: int, limit: int = 600) -> str:
     m = _SENTENCE_END.search(text, end, min(len(text), end + limit))
     right = m.start() if m else min(len(text), end + limit)
     return text[left:right]
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def _paragraph(text: str, start: int, end: int) -> str:
+    if start < 0:
+        return ""
+    breaks = [m.end() for m in _PARAGRAPH_BREAK.finditer(text, max(0, start - 4000), start)]
+    left = breaks[-1] if breaks else max(0, start - 4000)
+    m = _PARAGRAPH_BREAK.search(text, end, min(len(text), end + 4000))
+    return text[left : m.start() if m else min(len(text), end + 4000)]
 
 
 @dataclass
@@ -136,6 +149,15 @@ class Text:
     def content(self) -> set[str]:
         return {s for s, w in zip(self.stems, self.words, strict=True) if w not in STOP_WORDS}
 
+    def content_counts(self) -> Counter[str]:
+        return Counter(
+            s for s, w in zip(self.stems, self.words, strict=True) if w not in STOP_WORDS
+        )
+
+    def count(self, cue: Cue) -> int:
+        self.find(())  # builds the index
+        return self._index.count(cue)
+
 
 _MAX_ANALYSED = 20_000
 
@@ -178,6 +200,31 @@ class Context:
         self.changed_topics = term_topics(self.deleted, self.vocab) | term_topics(
             self.inserted, self.vocab
         )
+
+    @property
+    def paragraphs(self) -> tuple[Text, Text]:
+        """The paragraph around the change, old and new (built on first use)."""
+        cached = self.__dict__.get("_paragraphs")
+        if cached is None:
+            ch = self.change
+            cached = (
+                Text.of(
+                    _clip(_paragraph(self.old_md, ch.old_start, ch.old_start + len(ch.deleted))),
+                    self.vocab,
+                ),
+                Text.of(
+                    _clip(_paragraph(self.new_md, ch.new_start, ch.new_start + len(ch.inserted))),
+                    self.vocab,
+                ),
+            )
+            self.__dict__["_paragraphs"] = cached
+        return cached
+
+    def moved_in_paragraph(self, cue: Cue, lost: bool) -> bool:
+        """A topic term cut from one sentence of a paragraph and written into another of it (a
+        sentence split or joined): the paragraph holds it as often as before."""
+        old, new = self.paragraphs
+        return (new.count(cue) >= old.count(cue)) if lost else (old.count(cue) >= new.count(cue))
 
     def is_material_topic(self, names: set[str]) -> bool:
         return any((t := self.vocab.topic(n)) is not None and t.material for n in names)

@@ -310,6 +310,11 @@ def triggers(ctx: Context) -> list[Reason]:
         name, v = topic.name, ctx.vocab
         gained = ctx.inserted.find_all(v)[name] - ctx.old_sent.find_all(v)[name]
         lost = ctx.deleted.find_all(v)[name] - ctx.new_sent.find_all(v)[name]
+        if gained or lost:
+            # Cut from one sentence of the paragraph and written into another: moved, not lost.
+            cues = {c.text: c for c in topic.terms}
+            gained = {t for t in gained if not ctx.moved_in_paragraph(cues[t], lost=False)}
+            lost = {t for t in lost if not ctx.moved_in_paragraph(cues[t], lost=True)}
         if gained:
             out.append(
                 reason(
@@ -359,6 +364,11 @@ def triggers(ctx: Context) -> list[Reason]:
     if not out and not referential and not described:
         new_content = ctx.inserted.content() - ctx.old_sent.content()
         old_content = ctx.deleted.content() - ctx.new_sent.content()
+        if len(new_content) >= 3 or len(old_content) >= 3:
+            # Words the paragraph holds as often as before were moved within it, not added or cut.
+            old_para, new_para = (p.content_counts() for p in ctx.paragraphs)
+            new_content = {w for w in new_content if new_para[w] > old_para[w]}
+            old_content = {w for w in old_content if old_para[w] > new_para[w]}
         section_material = ctx.is_material_topic(ctx.section_topics | ctx.old_section_topics)
         if (
             len(ctx.deleted.content()) <= 1

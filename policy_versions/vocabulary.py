@@ -98,6 +98,30 @@ class Index:
             self.by_word.setdefault(w, []).append(i)
         self.sorted_words = sorted(self.by_word)
 
+    def count(self, cue: Cue) -> int:
+        """How many times one cue occurs."""
+        k = len(cue.parts)
+        if not k:
+            return 0
+        stems = self.stems
+        if cue.prefix:
+            lo = bisect.bisect_left(self.sorted_words, cue.parts[-1])
+            ends: list[int] = []
+            while lo < len(self.sorted_words) and self.sorted_words[lo].startswith(cue.parts[-1]):
+                ends.extend(self.by_word[self.sorted_words[lo]])
+                lo += 1
+            return sum(
+                1
+                for e in ends
+                if e - k + 1 >= 0
+                and all(stems[e - k + 1 + m] == cue.parts[m] for m in range(k - 1))
+            )
+        return sum(
+            1
+            for i in self.by_stem.get(cue.parts[0], ())
+            if i + k <= len(stems) and all(stems[i + m] == cue.parts[m] for m in range(1, k))
+        )
+
     def find(self, cues: tuple[Cue, ...]) -> set[str]:
         """Which cues occur (stems for whole words, raw word prefixes for "cue*")."""
         stems = self.stems

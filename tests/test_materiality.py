@@ -908,3 +908,15 @@ We share weekly summaries with other Plan Guests on your plan, never with gyms.
     # Renamed where data goes but still used under the old name elsewhere: a new party.
     partly = club.replace("other Plan Guests", "other Plan Friends")
     assert classify(club, partly).verdict == "material"
+
+
+def test_a_topic_phrase_moved_to_the_next_sentence_of_its_paragraph_is_not_removed() -> None:
+    split = fitness_edit(
+        "These cookies count visits to our pages. Analytics",
+        "These count visits to our pages. They are cookies. Analytics",
+    )
+    result = classify(FITNESS, split)
+    assert result.verdict == "minor", result.to_dict()
+    # Cut from the paragraph altogether, the phrase is gone.
+    cut = classify(FITNESS, fitness_edit("These cookies count", "These count"))
+    assert cut.verdict == "material", cut.to_dict()
