@@ -920,3 +920,15 @@ def test_a_topic_phrase_moved_to_the_next_sentence_of_its_paragraph_is_not_remov
     # Cut from the paragraph altogether, the phrase is gone.
     cut = classify(FITNESS, fitness_edit("These cookies count", "These count"))
     assert cut.verdict == "material", cut.to_dict()
+
+
+def test_a_plain_verb_swapped_for_its_everyday_equivalent_is_rewording() -> None:
+    for old, new in (("to calculate your", "to work out your"), ("show you", "display to you")):
+        result = classify(FITNESS, fitness_edit(old, new))
+        assert result.verdict == "minor", (old, new, result.to_dict())
+    # Outside the curated pairs a swapped verb still changes what is done with the data.
+    stored = fitness_edit("to calculate your", "to store your")
+    assert classify(FITNESS, stored).verdict == "material"
+    assert classify(stored, stored.replace("to store your", "to share your")).verdict == "material"
+    remembered = stored.replace("to store your", "to remember your")
+    assert classify(stored, remembered).verdict == "minor"
