@@ -13,6 +13,7 @@ from policy_versions.signals import STOP_WORDS, Context
 from policy_versions.vocabulary import stem, strip_legal_forms
 
 _PROPER = re.compile(r"\b(?:[A-Z][\w&'’.-]*\w|[a-z]+[A-Z]\w*)")
+_POSSESSIVE = re.compile(r"['’]s$")
 
 # Where grammar alone asks for a capital: the start of the text or of a sentence, or just after a
 # list marker, a clause number ("5.5"), a heading's hashes, a table's bar or an opening quote.
@@ -70,7 +71,8 @@ def name_sequence(text: str, ctx: Context, before: str | None = None) -> list[st
     text = strip_legal_forms(text)
     out = []
     for m in _PROPER.finditer(text):
-        word = m.group(0).rstrip(".'’-")
+        # "Customer's" is the Customer: a possessive names no one new.
+        word = _POSSESSIVE.sub("", m.group(0).rstrip(".'’-"))
         if word in common or word.upper() == word and len(word) <= 2:
             continue
         i = m.start()
@@ -154,7 +156,10 @@ def preceding(doc: str, start: int) -> str | None:
 @lru_cache(maxsize=8)
 def names_in(text: str) -> frozenset[str]:
     """Every capitalised word of a document, to tell a newly named party from a known one."""
-    return frozenset(m.group(0).rstrip(".'’-") for m in _PROPER.finditer(strip_legal_forms(text)))
+    return frozenset(
+        _POSSESSIVE.sub("", m.group(0).rstrip(".'’-"))
+        for m in _PROPER.finditer(strip_legal_forms(text))
+    )
 
 
 # A defined term: a capitalised phrase in quotes, defined in place ('"Payout Account" means ...',

@@ -36,6 +36,23 @@ def _negation_reworded(ctx: Context) -> bool:
     return not negated_words(more, ctx) & set(other.stems)
 
 
+def _limits_differ(old: Text, new: Text, ctx: Context) -> bool:
+    """Whether a limiting word was added or dropped. "solely responsible" -> "sole
+    responsibility" keeps the limit: the adjective of a limiting adverb limits alike."""
+    limiters = ctx.lex("limiters")
+    limit_old, limit_new = old.find(limiters), new.find(limiters)
+    lost = {w for w in limit_old - limit_new if _adjective(w) not in new.words}
+    gained = {w for w in limit_new - limit_old if _adjective(w) not in old.words}
+    return bool(lost or gained)
+
+
+def _adjective(limiter: str) -> str | None:
+    """ "solely" -> "sole", "strictly" -> "strict"; None for "only" and phrases."""
+    if limiter.endswith("ly") and len(limiter) >= 6 and " " not in limiter:
+        return limiter[:-2]
+    return None
+
+
 def triggers(ctx: Context) -> list[Reason]:
     """Material-looking edits: flipped negations, numbers, modals, recipients, rights, topics."""
     ch = ctx.change
@@ -153,12 +170,10 @@ def triggers(ctx: Context) -> list[Reason]:
 
     # Confirmed on the whole sentence: "only" moved to another spot in a reworded sentence
     # still limits it.
-    limiters = ctx.lex("limiters")
-    limit_old, limit_new = ctx.deleted.find(limiters), ctx.inserted.find(limiters)
     if (
-        limit_old != limit_new
-        and material_ctx
-        and ctx.old_sent.find(limiters) != ctx.new_sent.find(limiters)
+        material_ctx
+        and _limits_differ(ctx.deleted, ctx.inserted, ctx)
+        and _limits_differ(ctx.old_sent, ctx.new_sent, ctx)
     ):
         out.append(
             reason(

@@ -932,3 +932,23 @@ def test_a_plain_verb_swapped_for_its_everyday_equivalent_is_rewording() -> None
     assert classify(stored, stored.replace("to store your", "to share your")).verdict == "material"
     remembered = stored.replace("to store your", "to remember your")
     assert classify(stored, remembered).verdict == "minor"
+
+
+def test_a_limiting_adverb_turned_into_its_adjective_keeps_the_limit() -> None:
+    terms = """# Rowan Club Terms
+
+## 1. Liability
+
+The member is solely responsible for checking that a class suits their health.
+"""
+    noun = terms.replace(
+        "The member is solely responsible for checking",
+        "It is the member's sole responsibility to check",
+    )
+    result = classify(terms, noun)
+    assert result.verdict == "minor", result.to_dict()
+    # Dropping the limit, or swapping it for another, still widens or narrows the clause.
+    dropped = terms.replace("is solely responsible", "is responsible")
+    assert "qualifier_changed" in kinds(classify(terms, dropped))
+    only = terms.replace("is solely responsible", "is only responsible")
+    assert "qualifier_changed" in kinds(classify(terms, only))
