@@ -952,3 +952,8 @@ The member is solely responsible for checking that a class suits their health.
     assert "qualifier_changed" in kinds(classify(terms, dropped))
     only = terms.replace("is solely responsible", "is only responsible")
     assert "qualifier_changed" in kinds(classify(terms, only))
+
+
+def test_a_possessive_of_a_known_party_names_no_new_recipient() -> None:
+    result = classify(BASE, edit("which hosts our servers", "which hosts Acme's servers"))
+    assert "new_recipient" not in kinds(result), result.to_dict()
