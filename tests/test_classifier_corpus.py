@@ -25,6 +25,13 @@ BLIND2 = load_pairs(Path(__file__).resolve().parent / "corpus_blind2")
 # against regressions only. Still missed: u15 (material -> minor: the condition of an emergency
 # exception broadened without an "unless" / "except" word), so recall is asserted as a floor.
 BLIND3 = load_pairs(Path(__file__).resolve().parent / "corpus_blind3")
+# The fourth blind set (tests/corpus_blind4/README.md): its first run, P 0.868 / R 0.917 (60 of 69
+# exact), is the honest out-of-sample figure. Its nine misses were then fixed with general rules
+# tested on other sentences (tests/test_materiality.py), so it is no longer blind and the floors
+# below guard against regressions only. No case of it is missed after the fixes; the rules for
+# its over-calls are narrow (a curated synonym list, the adjective of a limiting adverb), so a
+# fifth blind set is what would measure them.
+BLIND4 = load_pairs(Path(__file__).resolve().parent / "corpus_blind4")
 
 
 def test_corpus_is_large_and_covers_every_label() -> None:
@@ -78,6 +85,18 @@ def test_third_blind_set_keeps_its_after_fix_scores() -> None:
     assert precision >= 0.97, (precision, misses)
 
 
+def test_fourth_blind_set_keeps_its_after_fix_scores() -> None:
+    assert len(BLIND4) >= 69
+    recall, precision, misses = _material_scores(BLIND4)
+    assert recall >= 0.97, (recall, misses)
+    assert precision >= 0.97, (precision, misses)
+
+
+def test_fourth_blind_set_replays_exactly() -> None:
+    for pair in BLIND4:
+        assert diff.apply(pair.old, diff.compute(pair.old, pair.new)) == pair.new, pair.id
+
+
 def test_third_blind_set_replays_exactly() -> None:
     for pair in BLIND3:
         assert diff.apply(pair.old, diff.compute(pair.old, pair.new)) == pair.new, pair.id
@@ -89,6 +108,6 @@ def test_holdout_pairs_replay_exactly() -> None:
 
 
 def test_no_typo_or_cosmetic_pair_is_called_material() -> None:
-    for pair in PAIRS + HOLDOUT + BLIND2 + BLIND3:
+    for pair in PAIRS + HOLDOUT + BLIND2 + BLIND3 + BLIND4:
         if pair.label == "cosmetic":
             assert classify(pair.old, pair.new).verdict != "material", pair.id
