@@ -262,12 +262,19 @@ def _section_topics(path: tuple[str, ...], vocab: Vocabulary) -> set[str]:
     A leading document title ("Acme Analytics Privacy Policy") is skipped: the company's name
     would otherwise give every preamble sentence a topic.
     """
-    topics, _ = section_cues(path, vocab)
-    return topics
+    if path and _DOCUMENT_TITLE.search(title_key(path[0])):
+        path = path[1:]
+    for title in reversed(path):
+        key = title_key(title)
+        found = {t.name for t in vocab.topics if any(p.search(key) for p in t.sections)}
+        if found:
+            return found
+    return {"general"} if not path else set()
 
 
 def section_cues(path: tuple[str, ...], vocab: Vocabulary) -> tuple[set[str], set[str]]:
-    """Topics of the innermost heading that names one, and the heading cues it matched.
+    """Topics of the innermost heading that names one (as `_section_topics`), and the heading
+    cues it matched.
 
     The cues tell sections of one topic apart: "Analytics" and "Advertising" are both about
     cookies and tracking, but a promise under one does not govern the other.
