@@ -71,13 +71,14 @@ def _sentence(text: str, start: int, end: int, limit: int = 600) -> str:
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
-def _paragraph(text: str, start: int, end: int) -> str:
+def _paragraph(text: str, start: int, end: int) -> tuple[int, str]:
+    """Where the paragraph around text[start:end] begins, and the paragraph."""
     if start < 0:
-        return ""
+        return 0, ""
     breaks = [m.end() for m in _PARAGRAPH_BREAK.finditer(text, max(0, start - 4000), start)]
     left = breaks[-1] if breaks else max(0, start - 4000)
     m = _PARAGRAPH_BREAK.search(text, end, min(len(text), end + 4000))
-    return text[left : m.start() if m else min(len(text), end + 4000)]
+    return left, text[left : m.start() if m else min(len(text), end + 4000)]
 
 
 @dataclass
@@ -202,27 +203,27 @@ class Context:
         )
 
     @property
-    def paragraphs(self) -> tuple[Text, Text]:
-        """The paragraph around the change, old and new (built on first use)."""
-        cached = self.__dict__.get("_paragraphs")
-        if cached is None:
+    def paragraphs(self) -> tuple[Text, Text] | None:
+        """The paragraph around the change, old and new, when the paragraph holds other edits
+        too; None when this change is its only edit (nothing can have moved within it)."""
+        if "_paragraphs" not in self.__dict__:
             ch = self.change
-            cached = (
-                Text.of(
-                    _clip(_paragraph(self.old_md, ch.old_start, ch.old_start + len(ch.deleted))),
-                    self.vocab,
-                ),
-                Text.of(
-                    _clip(_paragraph(self.new_md, ch.new_start, ch.new_start + len(ch.inserted))),
-                    self.vocab,
-                ),
+            left, old = _paragraph(self.old_md, ch.old_start, ch.old_start + len(ch.deleted))
+            _, new = _paragraph(self.new_md, ch.new_start, ch.new_start + len(ch.inserted))
+            at = ch.old_start - left
+            alone = old[:at] + ch.inserted + old[at + len(ch.deleted) :] == new
+            self.__dict__["_paragraphs"] = (
+                None
+                if alone
+                else (Text.of(_clip(old), self.vocab), Text.of(_clip(new), self.vocab))
             )
-            self.__dict__["_paragraphs"] = cached
-        return cached
+        return self.__dict__["_paragraphs"]
 
     def moved_in_paragraph(self, cue: Cue, lost: bool) -> bool:
         """A topic term cut from one sentence of a paragraph and written into another of it (a
         sentence split or joined): the paragraph holds it as often as before."""
+        if self.paragraphs is None:
+            return False
         old, new = self.paragraphs
         return (new.count(cue) >= old.count(cue)) if lost else (old.count(cue) >= new.count(cue))
 

@@ -379,7 +379,7 @@ def triggers(ctx: Context) -> list[Reason]:
     if not out and not referential and not described:
         new_content = ctx.inserted.content() - ctx.old_sent.content()
         old_content = ctx.deleted.content() - ctx.new_sent.content()
-        if len(new_content) >= 3 or len(old_content) >= 3:
+        if (len(new_content) >= 3 or len(old_content) >= 3) and ctx.paragraphs is not None:
             # Words the paragraph holds as often as before were moved within it, not added or cut.
             old_para, new_para = (p.content_counts() for p in ctx.paragraphs)
             new_content = {w for w in new_content if new_para[w] > old_para[w]}
