@@ -385,9 +385,10 @@ def delivery_history(conn: Connection, delivery_id: int) -> dict | None:
 
 
 def user_deliveries(conn: Connection, user_id: int) -> list[dict]:
+    """Every delivery to this user, newest first, with its notice, version and policy."""
     return conn.execute(
         """
-        SELECT d.*, n.kind, v.seq, p.slug
+        SELECT d.*, n.kind, n.id AS notice_id, v.seq, p.slug, p.title
           FROM deliveries d
           JOIN notices n ON n.id = d.notice_id
           JOIN policy_versions v ON v.id = n.version_id

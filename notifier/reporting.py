@@ -185,26 +185,5 @@ def search_users(conn: Connection, q: str | None, after: int = 0) -> list[dict]:
     ).fetchall()
 
 
-def user_deliveries(conn: Connection, user_id: int) -> list[dict] | None:
-    """The notices sent to this user and their delivery states (None without the notices schema)."""
-    if not conn.execute("SELECT to_regclass('public.deliveries') IS NOT NULL AS ok").fetchone()[
-        "ok"
-    ]:
-        return None
-    return conn.execute(
-        """
-        SELECT d.id, d.state, d.sent_at, d.event_at, d.error, n.kind, n.id AS notice_id,
-               v.seq, p.title
-          FROM deliveries d
-          JOIN notices n ON n.id = d.notice_id
-          JOIN policy_versions v ON v.id = n.version_id
-          JOIN policies p ON p.id = v.policy_id
-         WHERE d.user_id = %(u)s
-      ORDER BY d.id DESC
-    """,
-        {"u": user_id},
-    ).fetchall()
-
-
 def as_of(value: datetime | None) -> str:
     return value.isoformat() if value else ""

@@ -21,7 +21,7 @@ from flask import (
 
 from policy_versions import store
 
-from .. import acceptances, audience, audit, db, evidence, gdpr, reporting
+from .. import acceptances, audience, audit, db, evidence, gdpr, ledger, reporting
 from ..auth import admin_required
 
 bp = Blueprint("reports", __name__, url_prefix="/admin/reports")
@@ -165,7 +165,7 @@ def _user_context(conn, user_id: int) -> dict:
     return {
         "user": user,
         "rows": list(evidence.rows_for(conn, user_id=user_id)),
-        "deliveries": reporting.user_deliveries(conn, user_id),
+        "deliveries": ledger.user_deliveries(conn, user_id),
         "subject_key": audience.subject_key(user["external_id"])
         if user["erased_at"] is None
         else None,
