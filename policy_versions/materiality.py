@@ -165,15 +165,7 @@ def _judge_modified(ctx: Context) -> list[Reason]:
             )
         ]
     if contact:
-        return [
-            reason(
-                ctx,
-                "contact_details",
-                "minor",
-                "contact",
-                f"Contact details changed from '{was}' to '{now}'.",
-            )
-        ]
+        return [_contact_changed(ctx, was, now)]
     if is_typo(ctx):
         return [
             reason(
@@ -209,15 +201,7 @@ def _judge_modified(ctx: Context) -> list[Reason]:
             or numbers(ch.deleted, ctx) != numbers(ch.inserted, ctx)
         )
     ):
-        return [
-            reason(
-                ctx,
-                "contact_details",
-                "minor",
-                "contact",
-                f"Contact details changed from '{was}' to '{now}'.",
-            )
-        ]
+        return [_contact_changed(ctx, was, now)]
     found = triggers(ctx)
     if found:
         return found
@@ -366,3 +350,8 @@ def classify(
     verdict = max((r.verdict for r in reasons), key=RANK.__getitem__, default="cosmetic")
     reasons.sort(key=lambda r: -RANK[r.verdict])
     return Classification(verdict, tuple(reasons), approximate)
+
+
+def _contact_changed(ctx, was: str, now: str):
+    message = f"Contact details changed from '{was}' to '{now}'."
+    return reason(ctx, "contact_details", "minor", "contact", message)
