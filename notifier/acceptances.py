@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import current_app, request
 from psycopg import Connection
 
-from . import audience, db, evidence, hostwebhooks
+from . import audience, db, hostwebhooks
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 DECISIONS = ("accepted", "declined")
@@ -339,10 +339,11 @@ def record(
         "api_key_id": api_key_id,
     }
     context = {"ip": ip, "user_agent": (user_agent or "")[:1000], "email": user["email"]}
-    row = evidence.append(conn, fields, context)
+    row, events = hostwebhooks.append_decision(
+        conn, fields, context, user["external_id"], version, user["api_key_id"]
+    )
     if row is None:  # a concurrent request recorded it first
         return existing(conn, user["id"], version["id"], decision), False, []
-    events = hostwebhooks.create_events(conn, user, version, row)
     return row, True, events
 
 

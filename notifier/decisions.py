@@ -5,9 +5,10 @@ check, notice delivery, chain lock, insert, webhooks) in the caller's transactio
 read-only statement checks the key and resolves the user, the version, the version in force, an
 existing decision and the notice delivery; Python checks the request and computes everything of
 the row but the parts only the chain's head gives (id, previous hash, time); one statement
-(`evidence.APPEND_SQL`) locks the head, fills those in, hashes, inserts the row, its context and
-its webhook events, moves the head and commits. No BEGIN or COMMIT round trips, and the head is
-locked only for that one statement (synchronous_commit stays on: evidence must be durable).
+(`hostwebhooks.APPEND_SQL`, as on every decision path) locks the head, fills those in, hashes,
+inserts the row, its context and its webhook events, moves the head and commits. No BEGIN or
+COMMIT round trips, and the head is locked only for that one statement (synchronous_commit stays
+on: evidence must be durable).
 psycopg's pipeline mode was measured and dropped: it costs more client CPU than it saves.
 """
 
@@ -19,9 +20,8 @@ from datetime import datetime
 
 import psycopg
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 
-from . import acceptances, audience, evidence, fastpath
+from . import acceptances, audience, fastpath, hostwebhooks
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 
@@ -115,50 +115,7 @@ RESOLVE_SQL = """
  LEFT JOIN cur ON true
 """
 
-# The append, plus one webhook event per key with a URL that can see this user (as
-# `hostwebhooks.create_events`); the payload gets the row's id and time from PostgreSQL.
-APPEND_SQL = (
-    evidence.APPEND_SQL
-    + """
-    , w AS (
-        INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
-        SELECT s.api_key_id, a.id, %(event)s, s.webhook_url,
-               jsonb_set(jsonb_set(%(payload)s::jsonb, '{acceptance,id}', to_jsonb(a.id)),
-                         '{acceptance,recorded_at}', to_jsonb(a.recorded_at))
-          FROM a, api_key_settings s
-          JOIN api_keys k ON k.id = s.api_key_id
-         WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
-           AND (NOT s.scoped OR s.api_key_id = %(owner)s)
-        ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
-        RETURNING id
-    )
-    SELECT (SELECT count(*) FROM n) AS locked, a.*, ARRAY(SELECT id FROM w ORDER BY id) AS event_ids
-      FROM (VALUES (1)) AS one (x)
- LEFT JOIN a ON true
-"""
-)
-
 EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
-
-
-def _webhook_payload(external_id: str, version: dict, fields: dict) -> dict:
-    """The payload `hostwebhooks.create_events` builds; APPEND_SQL sets id and recorded_at."""
-    return {
-        "event": (
-            "acceptance.created" if fields["decision"] == "accepted" else "acceptance.declined"
-        ),
-        "acceptance": {
-            "id": None,
-            "external_id": external_id,
-            "policy": version["slug"],
-            "version": version["seq"],
-            "version_uid": str(version["uid"]),
-            "decision": fields["decision"],
-            "method": fields["method"],
-            "recorded_at": None,
-            "content_sha256": fields["content_sha256"],
-        },
-    }
 
 
 def decide(
@@ -291,16 +248,10 @@ def _decide(conn: Connection, key_sha256: str, external_id: str, ref: VersionRef
         "user_agent": (kw["user_agent"] or "")[:1000],
         "email": row["email"],
     }
-    payload = _webhook_payload(external_id, version, fields)
-    inserted = evidence.execute_append(
-        conn,
-        APPEND_SQL,
-        evidence.append_params(fields, context)
-        | {"event": payload["event"], "payload": Jsonb(payload), "owner": row["user_key_id"]},
+    inserted, events = hostwebhooks.append_decision(
+        conn, fields, context, external_id, version, row["user_key_id"]
     )
     if inserted is None:  # a concurrent request with the same decision committed first
         found = acceptances.existing(conn, row["user_id"], row["version_id"], decision)
         return found, version, False, []
-    del inserted["locked"]
-    events = inserted.pop("event_ids")
     return inserted, version, True, events

@@ -120,8 +120,8 @@ def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None
 # holding it (so ids grow in chain order, which `verify` relies on), hash the row (the
 # canonical text from `canonical_parts` with the id, the previous hash and the time filled in),
 # insert it and its context, and move the head. A conflicting (user, version, decision)
-# inserts nothing, so neither the context nor the head changes. `locked` is 0 when the chain
-# has no head row yet. Callers may add CTEs reading `a` before the final SELECT.
+# inserts nothing, so neither the context nor the head changes. `append_sql` adds the
+# caller's CTEs and the final SELECT, whose `locked` is 0 when the chain has no head row yet.
 APPEND_SQL = """
     WITH h AS (
         SELECT last_hash FROM evidence_chain_head WHERE chain = %(chain)s FOR UPDATE
@@ -156,18 +156,28 @@ APPEND_SQL = """
          WHERE evidence_chain_head.chain = a.chain
     )
 """
-APPEND_RESULT = """
-    SELECT (SELECT count(*) FROM n) AS locked, a.*
+
+
+def append_sql(ctes: str = "", columns: str = "") -> str:
+    """`APPEND_SQL` with the caller's CTEs (which may read `a`, the inserted row) and a final
+    SELECT of `locked`, the row, and the caller's extra columns."""
+    return (
+        APPEND_SQL
+        + ctes
+        + f"""
+    SELECT (SELECT count(*) FROM n) AS locked, a.*{columns}
       FROM (VALUES (1)) AS one (x)
  LEFT JOIN a ON true
 """
-
-
-APPEND_SQL_ONE = APPEND_SQL + APPEND_RESULT
+    )
 
 
 def append_params(fields: dict, context: dict) -> dict:
-    """Parameters of `APPEND_SQL` for `fields` and `context` (see `append`)."""
+    """Parameters of `APPEND_SQL` for `fields` and `context`.
+
+    `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
+    prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
+    """
     salt = secrets.token_hex(16)
     row = {
         **fields,
@@ -200,29 +210,19 @@ def ensure_head(conn: Connection, chain: int) -> None:
     )
 
 
-def execute_append(conn: Connection, sql: str, params: dict) -> dict | None:
-    """Run an append statement (`APPEND_SQL` + extra CTEs + a SELECT with `locked` and `a.*`).
+def append(conn: Connection, sql: str, params: dict) -> dict | None:
+    """Run an append statement from `append_sql` with `append_params` (plus the parameters of
+    the caller's CTEs), in the caller's transaction if any.
 
-    Returns the inserted row, or None when the decision already exists.
+    Returns the inserted row (with the caller's extra columns), or None when the decision
+    already exists.
     """
     for _ in range(2):
         row = conn.execute(sql, params).fetchone()
-        if row["locked"]:
+        if row.pop("locked"):
             return None if row["id"] is None else row
         ensure_head(conn, params["chain"])  # the chain's first row: create its head, retry
     raise AssertionError("the chain head exists after ensure_head")
-
-
-def append(conn: Connection, fields: dict, context: dict) -> dict | None:
-    """Append one decision (in the caller's transaction, if any); None if it already exists.
-
-    `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
-    prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
-    """
-    row = execute_append(conn, APPEND_SQL_ONE, append_params(fields, context))
-    if row is not None:
-        del row["locked"]
-    return row
 
 
 @dataclass

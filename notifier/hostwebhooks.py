@@ -18,7 +18,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from rq import Retry, get_current_job
 
-from . import db, queues
+from . import db, evidence, queues
 
 # RQ retries a failed delivery after these many seconds (about 1 h 40 min in all).
 BACKOFF = [10, 60, 300, 1200, 4800]
@@ -41,44 +41,56 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def create_events(conn: Connection, user: dict, version: dict, row: dict) -> list[int]:
-    """Queue one event per key with a webhook URL that can see this user (same transaction)."""
-    event = "acceptance.created" if row["decision"] == "accepted" else "acceptance.declined"
+# Appends a decision and queues one event per key with a webhook URL that can see this user,
+# in one statement; the payload gets the row's id and time from PostgreSQL.
+APPEND_SQL = evidence.append_sql(
+    """
+    , w AS (
+        INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
+        SELECT s.api_key_id, a.id, %(event)s, s.webhook_url,
+               jsonb_set(jsonb_set(%(payload)s::jsonb, '{acceptance,id}', to_jsonb(a.id)),
+                         '{acceptance,recorded_at}', to_jsonb(a.recorded_at))
+          FROM a, api_key_settings s
+          JOIN api_keys k ON k.id = s.api_key_id
+         WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
+           AND (NOT s.scoped OR s.api_key_id = %(owner)s)
+        ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
+        RETURNING id
+    )""",
+    ", ARRAY(SELECT id FROM w ORDER BY id) AS event_ids",
+)
+
+
+def event_params(external_id: str, version: dict, fields: dict, owner: int | None) -> dict:
+    """The parameters `APPEND_SQL` adds to `evidence.append_params`: event, payload, owner."""
+    event = "acceptance.created" if fields["decision"] == "accepted" else "acceptance.declined"
     payload = {
         "event": event,
         "acceptance": {
-            "id": row["id"],
-            "external_id": user["external_id"],
+            "id": None,  # filled in by APPEND_SQL, as recorded_at
+            "external_id": external_id,
             "policy": version["slug"],
             "version": version["seq"],
             "version_uid": str(version["uid"]),
-            "decision": row["decision"],
-            "method": row["method"],
-            "recorded_at": row["recorded_at"].isoformat(),
-            "content_sha256": row["content_sha256"],
+            "decision": fields["decision"],
+            "method": fields["method"],
+            "recorded_at": None,
+            "content_sha256": fields["content_sha256"],
         },
     }
-    return [
-        r["id"]
-        for r in conn.execute(
-            """
-            INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
-            SELECT s.api_key_id, %(acceptance_id)s, %(event)s, s.webhook_url, %(payload)s
-              FROM api_key_settings s
-              JOIN api_keys k ON k.id = s.api_key_id
-             WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
-               AND (NOT s.scoped OR s.api_key_id = %(owner)s)
-            ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
-            RETURNING id
-        """,
-            {
-                "acceptance_id": row["id"],
-                "event": event,
-                "payload": Jsonb(payload),
-                "owner": user["api_key_id"],
-            },
-        ).fetchall()
-    ]
+    return {"event": event, "payload": Jsonb(payload), "owner": owner}
+
+
+def append_decision(
+    conn: Connection, fields: dict, context: dict, external_id: str, version: dict, owner
+) -> tuple[dict | None, list[int]]:
+    """Append a decision and queue its webhook events: (row or None if it exists, event ids)."""
+    row = evidence.append(
+        conn,
+        APPEND_SQL,
+        evidence.append_params(fields, context) | event_params(external_id, version, fields, owner),
+    )
+    return (row, row.pop("event_ids")) if row is not None else (None, [])
 
 
 def create_version_events(conn: Connection, policy, version) -> list[int]:
