@@ -5,139 +5,26 @@ from __future__ import annotations
 import ipaddress
 import json
 from datetime import datetime
-from urllib.parse import quote
 
 from flask import current_app, request
 from psycopg import Connection
 
-from . import audience, db, hostwebhooks
-from .errors import Conflict, NotFound, Unauthorized, ValidationError
+from . import audience, hostwebhooks
+from .errors import Conflict, NotFound, ValidationError
+from .pending import DEFAULT_PROMPT
+from .pending import answer as pending_answer
 
 DECISIONS = ("accepted", "declined")
 METHODS = ("click", "email_link", "api", "implied")
-DEFAULT_PROMPT = "We have updated our {title}. Please review what changed and accept to continue."
 IMPLIED_PROMPT = (
     "Notice of the update to our {title} (effective {date}); continued use after that date "
     "means you accept it."
 )
 
-# One round trip: the user, and per policy the first of (version in force, upcoming version)
-# that asks for acceptance and that this user has not accepted, as the finished JSON document
-# (the API's hot path sends PostgreSQL's text as it is). Timestamps are ISO 8601 in the
-# session's time zone, which both pools set to UTC. `base` is the request's URL root and
-# `accept` this user's acceptance URL; `tests/test_acceptance.py` checks the links against
-# `url_for`.
-PENDING_SQL = """
-    SELECT u.id AS user_id,
-           json_build_object(
-               'external_id', u.external_id,
-               'pending', coalesce(json_agg(i.item ORDER BY i.title, i.slug)
-                                   FILTER (WHERE i.item IS NOT NULL), '[]'::json),
-               'blocking', coalesce(bool_or(i.blocking), false)
-           )::text AS body
-      FROM users u
- LEFT JOIN LATERAL (
-           SELECT c.title, c.slug, c.blocking,
-                  json_build_object(
-                      'policy', c.slug,
-                      'title', c.title,
-                      'version', c.seq,
-                      'version_uid', c.uid,
-                      'summary', c.summary,
-                      'effective_at', c.effective_at,
-                      'in_force', c.effective_at <= %(now)s,
-                      'mode', c.acceptance_mode,
-                      'material', c.verdict = 'material',
-                      'blocking', c.blocking,
-                      'blocks_at', CASE WHEN c.explicit THEN c.blocks_at END,
-                      'declined_at', c.declined_at,
-                      'prompt', replace(%(prompt)s::text, '{title}', c.title),
-                      'links', json_build_object(
-                          'text', c.text_url,
-                          'redline', c.text_url || '/changes',
-                          'accept', %(accept)s::text
-                      )
-                  ) AS item
-             FROM (
-               SELECT DISTINCT ON (c.policy_id)
-                      c.*, d.recorded_at AS declined_at,
-                      %(base)s::text || 'policies/' || c.slug || '/versions/' || c.seq
-                          AS text_url,
-                      c.effective_at + coalesce(c.grace, interval '0') AS blocks_at,
-                      c.acceptance_mode = 'explicit' AS explicit,
-                      c.acceptance_mode = 'explicit'
-                          AND %(now)s >= c.effective_at + coalesce(c.grace, interval '0')
-                          AS blocking
-                 FROM (
-                   SELECT v.*, p.slug, p.title, 0 AS rank, g.grace
-                     FROM policies p
-                     JOIN LATERAL (
-                         SELECT id, uid, seq, summary, effective_at, acceptance_mode,
-                                verdict, policy_id
-                           FROM policy_versions
-                          WHERE policy_id = p.id AND published_at IS NOT NULL
-                            AND effective_at <= %(now)s
-                       ORDER BY effective_at DESC, seq DESC
-                          LIMIT 1
-                     ) v ON true
-                LEFT JOIN version_grace g ON g.version_id = v.id
-                UNION ALL
-                   SELECT v.*, p.slug, p.title, 1 AS rank, g.grace
-                     FROM policies p
-                     JOIN LATERAL (
-                         SELECT id, uid, seq, summary, effective_at, acceptance_mode,
-                                verdict, policy_id
-                           FROM policy_versions
-                          WHERE policy_id = p.id AND published_at IS NOT NULL
-                            AND effective_at > %(now)s
-                       ORDER BY effective_at, seq
-                          LIMIT 1
-                     ) v ON true
-                LEFT JOIN version_grace g ON g.version_id = v.id
-                 ) c
-            LEFT JOIN acceptances d
-                   ON d.user_id = u.id AND d.version_id = c.id AND d.decision = 'declined'
-                WHERE c.acceptance_mode <> 'none'
-                  AND NOT EXISTS (
-                      SELECT 1
-                        FROM acceptances a
-                       WHERE a.user_id = u.id AND a.version_id = c.id
-                         AND a.decision = 'accepted'
-                  )
-             ORDER BY c.policy_id, c.rank
-           ) c
-      ) i ON true
-     WHERE u.external_id = %(ext)s AND u.erased_at IS NULL
-       AND (%(scope)s::bigint IS NULL OR u.api_key_id = %(scope)s)
-  GROUP BY u.id
-"""
-
-# The API's hot path: the key check and the pending document in one round trip.
-KEYED_PENDING_SQL = (
-    """
-    WITH k AS (
-        SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
-               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
-          FROM api_keys k
-     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
-         WHERE k.key_sha256 = %(sha)s
-    )
-    SELECT k.id AS key_id, k.revoked_at, k.stale, p.user_id, p.body
-      FROM k
- LEFT JOIN LATERAL ("""
-    + PENDING_SQL.replace("%(scope)s", "(CASE WHEN k.scoped THEN k.id END)")
-    + """) p ON true
-"""
-)
-# Both are over psycopg's 4 KB parse-cache limit as written.
-PENDING_SQL, KEYED_PENDING_SQL = db.compact(PENDING_SQL), db.compact(KEYED_PENDING_SQL)
-
-# werkzeug's quoting of a path segment (`BaseConverter.to_url`).
-_SEGMENT_SAFE = "!$&'()*+,/:;=@"
 _BASES: dict[tuple, str] = {}
 
 
-def _url_root() -> str:
+def url_root() -> str:
     """`request.url_root`, kept per (scheme, host, script root): werkzeug rebuilds it each time."""
     env = request.environ
     key = (
@@ -155,41 +42,13 @@ def _url_root() -> str:
     return found
 
 
-def pending_params(external_id: str, now: datetime) -> dict:
-    base = _url_root()
-    return {
-        "ext": external_id,
-        "now": now,
-        "base": base,
-        "accept": f"{base}api/v1/users/{quote(external_id, safe=_SEGMENT_SAFE)}/acceptances",
-        "prompt": DEFAULT_PROMPT,
-    }
-
-
 def pending(conn: Connection, external_id: str, scope: int | None, now: datetime) -> dict:
-    """The prompts this user must see now; NotFound when the user is unknown to this key."""
-    row = conn.execute(PENDING_SQL, pending_params(external_id, now) | {"scope": scope}).fetchone()
-    if row is None:
+    """The prompts this user must see now, from the database; NotFound when the user is unknown
+    to this key. (The API's hot path answers from memory: `pendingcache`.)"""
+    body = pending_answer(conn, external_id, scope, now, url_root())
+    if body is None:
         raise NotFound(f"No user with the external id {external_id!r}.")
-    return json.loads(row["body"])
-
-
-def pending_for_key(conn: Connection, key_sha256: str, external_id: str, now: datetime) -> str:
-    """`pending` for the API, as JSON text: authenticates the key in the same statement."""
-    row = conn.execute(
-        KEYED_PENDING_SQL, pending_params(external_id, now) | {"sha": key_sha256}
-    ).fetchone()
-    if row is None:
-        raise Unauthorized("This API key is not valid.")
-    if row["revoked_at"] is not None:
-        raise Unauthorized("This API key was revoked.")
-    if row["stale"]:
-        conn.execute(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]}
-        )
-    if row["user_id"] is None:
-        raise NotFound(f"No user with the external id {external_id!r}.")
-    return row["body"]
+    return json.loads(body)
 
 
 def find_version(conn: Connection, data: dict) -> dict:

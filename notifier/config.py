@@ -78,6 +78,10 @@ def config_from_env() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "DB_POOL_MAX": _int("DB_POOL_MAX", 10),
+        # Pending answers kept in memory per process (notifier/pendingcache.py).
+        "PENDING_CACHE": _bool("PENDING_CACHE", True),
+        "PENDING_CACHE_USERS": _int("PENDING_CACHE_USERS", 200_000),
+        "PENDING_CACHE_STRICT": _bool("PENDING_CACHE_STRICT", False),
         "RETENTION_DAYS": _int("RETENTION_DAYS", 400),
         # Notices and sending (docs/notifications.md).
         "NOTICE_MIN_DAYS": _int("NOTICE_MIN_DAYS", 30),

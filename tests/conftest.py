@@ -67,6 +67,9 @@ def app(database, servers):
             "TESTING": True,
             "SECRET_KEY": "test-secret",
             "SERVER_NAME": None,
+            # Answers from memory, after waiting for the notifications committed so far: the
+            # tests read their own writes at once, through the cache.
+            "PENDING_CACHE_STRICT": True,
         }
     )
     yield app
@@ -209,10 +212,12 @@ def run_jobs(app):
 
 @pytest.fixture(autouse=True)
 def _close_fastpath_pool(request):
-    """Close the pending endpoint's own pool (notifier/fastpath.py) with each test's app."""
+    """Close the pending endpoint's own pool (notifier/fastpath.py) and its cache's listener
+    (notifier/pendingcache.py) with each test's app."""
     app = request.getfixturevalue("app") if "app" in request.fixturenames else None
     yield
     if app is not None:
-        from notifier import fastpath
+        from notifier import fastpath, pendingcache
 
         fastpath.close(app)
+        pendingcache.close(app)

@@ -1,0 +1,233 @@
+"""What a user must be shown now: the answer of `GET /api/v1/users/<id>/pending`.
+
+An answer is built from two parts that change at different rates:
+
+- `Catalog`: per policy the version in force and the next upcoming one, and every API key.
+  The same for every user; it changes when an admin publishes or a key is revoked, and at the
+  next effective date or end of a grace period (`valid_until`).
+- `UserState`: one user's id, owning key and decisions on the catalog's versions.
+
+`render` turns the two into the JSON text; it is the only place that decides what is pending.
+`answer` builds both from the database for one request; `pendingcache` keeps them in memory
+for the API's hot path. Timestamps are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from psycopg import Connection
+
+DEFAULT_PROMPT = "We have updated our {title}. Please review what changed and accept to continue."
+
+# werkzeug's quoting of a path segment (`BaseConverter.to_url`), for the accept link.
+_SEGMENT_SAFE = "!$&'()*+,/:;=@"
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+
+# Per policy, the version in force (rank 0) and the next upcoming one (rank 1), published only.
+CATALOG_SQL = """
+    SELECT c.rank, p.id AS policy_id, p.slug, p.title, v.id, v.uid, v.seq, v.summary,
+           v.effective_at, v.acceptance_mode, v.verdict, g.grace
+      FROM policies p
+      JOIN LATERAL (
+          (SELECT 0 AS rank, id
+             FROM policy_versions
+            WHERE policy_id = p.id AND published_at IS NOT NULL AND effective_at <= %(now)s
+         ORDER BY effective_at DESC, seq DESC
+            LIMIT 1)
+          UNION ALL
+          (SELECT 1 AS rank, id
+             FROM policy_versions
+            WHERE policy_id = p.id AND published_at IS NOT NULL AND effective_at > %(now)s
+         ORDER BY effective_at, seq
+            LIMIT 1)
+      ) c ON true
+      JOIN policy_versions v ON v.id = c.id
+ LEFT JOIN version_grace g ON g.version_id = v.id
+  ORDER BY p.title, p.slug, c.rank
+"""
+
+KEYS_SQL = """
+    SELECT k.key_sha256, k.id, k.revoked_at IS NOT NULL AS revoked,
+           coalesce(s.scoped, false) AS scoped
+      FROM api_keys k
+ LEFT JOIN api_key_settings s ON s.api_key_id = k.id
+"""
+
+# Users and their decisions on the catalog's versions; `%(where)s` picks one user or a range.
+_USERS_SQL = """
+    SELECT u.external_id, u.id, u.api_key_id,
+           array_agg(a.version_id) FILTER (WHERE a.decision = 'accepted') AS accepted,
+           array_agg(a.version_id) FILTER (WHERE a.decision = 'declined') AS declined,
+           array_agg(a.recorded_at) FILTER (WHERE a.decision = 'declined') AS declined_at
+      FROM users u
+ LEFT JOIN acceptances a ON a.user_id = u.id AND a.version_id = ANY(%(versions)s)
+     WHERE u.erased_at IS NULL AND {where}
+  GROUP BY u.id
+"""
+USER_SQL = _USERS_SQL.format(where="u.external_id = %(ext)s")
+USERS_PAGE_SQL = _USERS_SQL.format(where="u.id > %(after)s AND u.id <= %(upto)s")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Key:
+    id: int
+    revoked: bool
+    scoped: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version that may be pending, with every part of its item that no user changes."""
+
+    id: int
+    head: str  # '{"policy": … "blocks_at": …,' up to the user's decline
+    tail: str  # the prompt and the text/redline links after `{base}`, up to the accept link
+    blocking: bool
+
+
+@dataclass
+class Catalog:
+    """Per policy, the candidates in order (in force, then upcoming); every API key."""
+
+    policies: list[list[Candidate]]
+    keys: dict[str, Key]
+    version_ids: list[int]
+    loaded_at: datetime
+    valid_until: datetime  # the next effective date or end of grace: then it must be rebuilt
+    tails: dict[str, list[list[str]]] = field(default_factory=dict)  # per base URL
+
+    def tails_for(self, base: str) -> list[list[str]]:
+        found = self.tails.get(base)
+        if found is None:
+            if len(self.tails) > 100:  # the base comes from the Host header: keep it bounded
+                self.tails.clear()
+            found = self.tails[base] = [
+                [c.tail.replace("\0base\0", json.dumps(base)[1:-1]) for c in candidates]
+                for candidates in self.policies
+            ]
+        return found
+
+
+@dataclass(frozen=True)
+class UserState:
+    id: int
+    api_key_id: int | None
+    accepted: frozenset[int]
+    declined: dict[int, str]  # version id → when the user declined it, as a JSON string
+
+
+def load_catalog(conn: Connection, now: datetime) -> Catalog:
+    rows = conn.execute(CATALOG_SQL, {"now": now}).fetchall()
+    by_policy: dict[int, list[Candidate]] = {}
+    valid_until = _FOREVER
+    for row in rows:
+        if row["rank"] == 1:
+            valid_until = min(valid_until, row["effective_at"])
+        explicit = row["acceptance_mode"] == "explicit"
+        blocks_at = row["effective_at"] + (row["grace"] or timedelta(0))
+        if explicit and blocks_at > now:
+            valid_until = min(valid_until, blocks_at)
+        if row["acceptance_mode"] == "none":
+            # Never asked for, but it still displaces the older version in force.
+            by_policy.setdefault(row["policy_id"], [])
+            continue
+        by_policy.setdefault(row["policy_id"], []).append(_candidate(row, now, blocks_at))
+    keys = {
+        r["key_sha256"]: Key(r["id"], r["revoked"], r["scoped"])
+        for r in conn.execute(KEYS_SQL).fetchall()
+    }
+    return Catalog(
+        policies=[c for c in by_policy.values() if c],
+        keys=keys,
+        version_ids=[c.id for cs in by_policy.values() for c in cs],
+        loaded_at=now,
+        valid_until=valid_until,
+    )
+
+
+def _candidate(row: dict, now: datetime, blocks_at: datetime) -> Candidate:
+    explicit = row["acceptance_mode"] == "explicit"
+    blocking = explicit and now >= blocks_at
+    dumps = json.dumps
+    head = (
+        f'{{"policy":{dumps(row["slug"])},"title":{dumps(row["title"])},'
+        f'"version":{row["seq"]},"version_uid":"{row["uid"]}",'
+        f'"summary":{dumps(row["summary"])},"effective_at":"{iso(row["effective_at"])}",'
+        f'"in_force":{dumps(row["effective_at"] <= now)},'
+        f'"mode":{dumps(row["acceptance_mode"])},'
+        f'"material":{dumps(row["verdict"] == "material")},"blocking":{dumps(blocking)},'
+        f'"blocks_at":{dumps(iso(blocks_at) if explicit else None)},'
+    )
+    text = f"\0base\0policies/{quote(row['slug'])}/versions/{row['seq']}"
+    tail = (
+        f'"prompt":{dumps(DEFAULT_PROMPT.replace("{title}", row["title"]))},'
+        f'"links":{{"text":"{text}","redline":"{text}/changes","accept":'
+    )
+    return Candidate(row["id"], head, tail, blocking)
+
+
+def _user_state(row: dict) -> UserState:
+    declined = {}
+    if row["declined"]:
+        declined = {
+            v: f'"{iso(at)}"' for v, at in zip(row["declined"], row["declined_at"], strict=True)
+        }
+    return UserState(row["id"], row["api_key_id"], frozenset(row["accepted"] or ()), declined)
+
+
+def load_user(conn: Connection, catalog: Catalog, external_id: str) -> UserState | None:
+    row = conn.execute(USER_SQL, {"ext": external_id, "versions": catalog.version_ids}).fetchone()
+    return None if row is None else _user_state(row)
+
+
+def load_users(
+    conn: Connection, catalog: Catalog, after: int, upto: int
+) -> list[tuple[str, UserState]]:
+    """Users with ids in (after, upto]: a page of the cache's warm-up."""
+    rows = conn.execute(
+        USERS_PAGE_SQL, {"after": after, "upto": upto, "versions": catalog.version_ids}
+    ).fetchall()
+    return [(row["external_id"], _user_state(row)) for row in rows]
+
+
+def render(catalog: Catalog, user: UserState, external_id: str, base: str) -> str:
+    """The pending answer as JSON text: per policy, the first candidate not yet accepted."""
+    items = []
+    blocking = False
+    accept = json.dumps(f"{base}api/v1/users/{quote(external_id, safe=_SEGMENT_SAFE)}/acceptances")
+    tails = catalog.tails_for(base)
+    for candidates, policy_tails in zip(catalog.policies, tails, strict=True):
+        for candidate, tail in zip(candidates, policy_tails, strict=True):
+            if candidate.id in user.accepted:
+                continue
+            declined = user.declined.get(candidate.id, "null")
+            items.append(f'{candidate.head}"declined_at":{declined},{tail}{accept}}}}}')
+            blocking = blocking or candidate.blocking
+            break
+    return (
+        f'{{"external_id":{json.dumps(external_id)},"pending":[{",".join(items)}],'
+        f'"blocking":{"true" if blocking else "false"}}}'
+    )
+
+
+def visible(key: Key, user: UserState | None) -> bool:
+    """A scoped key sees only its own users."""
+    return user is not None and (not key.scoped or user.api_key_id == key.id)
+
+
+def answer(conn: Connection, external_id: str, scope: int | None, now: datetime, base: str):
+    """The answer straight from the database (admin pages, the widget, a cold cache): the
+    JSON text, or None when no such user is visible to `scope`."""
+    catalog = load_catalog(conn, now)
+    user = load_user(conn, catalog, external_id)
+    if user is None or (scope is not None and user.api_key_id != scope):
+        return None
+    return render(catalog, user, external_id, base)

@@ -1,0 +1,314 @@
+"""The pending answers kept in each web process's memory, dropped when a commit changes them.
+
+`GET …/pending` is called on every page load of the host application. Asking PostgreSQL each
+time costs more than the rest of the request (one `SELECT 1` alone takes a third of a no-op's
+throughput on two cores), so each process keeps the catalog (versions that may be pending, API
+keys) and each user's decisions in memory (`pending.Catalog`, `pending.UserState`).
+
+Staying correct:
+- Triggers announce every change that can alter an answer on the channel `notifier_pending`
+  (migration 0007); a thread per process LISTENs and drops what changed: one user's state, or
+  everything. PostgreSQL sends a notification only after its transaction is visible.
+- A load that was in flight when its user (or everything) changed is not kept, so a read that
+  began before a commit never lands in the cache after that commit's notification.
+- Time: the catalog is rebuilt at the next effective date or end of a grace period.
+- Without a live LISTEN connection (starting, PostgreSQL restarting) nothing is kept or served
+  from memory: every answer comes from the database, and a reconnect starts empty, since
+  notifications sent meanwhile were lost.
+- A change committed by another process is seen here once its notification arrives (normally
+  well under a millisecond; a process busy on both cores can take a few). `PENDING_CACHE_STRICT`
+  waits for the notifications committed so far before each answer (a round trip; the tests use
+  it so that they can read their own writes without sleeping).
+
+On first use, and after each 'all', a thread loads users page by page (up to
+`PENDING_CACHE_USERS`); others are loaded on their first request. Past that size the oldest
+entry is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import secrets
+import threading
+import time
+from datetime import datetime
+
+import psycopg
+from flask import Flask, current_app
+from psycopg.rows import dict_row
+
+from . import db, fastpath, pending
+from .errors import NotFound, Unauthorized
+from .pending import Catalog, UserState, load_catalog, load_user, load_users
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "notifier_pending"
+LISTENER_NAME = "notifier-pending-listener"  # application_name, to find it in pg_stat_activity
+WARM_PAGE = 20_000
+# Notice a dead server within seconds, not after TCP's retransmissions (~15 minutes).
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+}
+_HEARTBEAT_SECONDS = 10.0
+
+
+class PendingCache:
+    def __init__(self, url: str, *, max_users: int, strict: bool) -> None:
+        self.url = url
+        self.max_users = max_users
+        self.strict = strict
+        self._lock = threading.Lock()
+        self._live = False
+        self._generation = 0  # bumped whenever everything is dropped or a catalog installed
+        self._catalog: Catalog | None = None
+        self._users: dict[str, UserState] = {}
+        self._ids: dict[int, str] = {}  # user id → external id, to drop a user by id
+        # Per load running now, the users changed meanwhile (keyed by load: equal sets differ).
+        self._in_flight: dict[int, set[int]] = {}
+        self._loads = itertools.count()
+        self._syncs: dict[str, threading.Event] = {}
+        self._stop = threading.Event()
+        self.stats = {"hits": 0, "loads": 0, "dropped": 0, "resets": 0}
+        self._listener = threading.Thread(
+            target=self._listen, name="notifier-pending-listener", daemon=True
+        )
+        self._listener.start()
+
+    # -- the listener ------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, application_name=LISTENER_NAME, **self._conninfo()
+                ) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._drop_all(live=True)
+                    delay = 0.2
+                    beat = time.monotonic()
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._handle(note.payload)
+                        if time.monotonic() - beat > _HEARTBEAT_SECONDS:
+                            conn.execute("SELECT 1")
+                            beat = time.monotonic()
+            except psycopg.Error as exc:
+                if not self._stop.is_set():
+                    log.warning("pending cache: listener lost its connection: %s", exc)
+            self._drop_all(live=False)
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _conninfo(self) -> dict:
+        host = psycopg.conninfo.conninfo_to_dict(self.url).get("host", "")
+        return {} if str(host).startswith("/") else _KEEPALIVES  # none on a Unix socket
+
+    def _handle(self, payload: str) -> None:
+        kind, _, rest = payload.partition(" ")
+        if kind == "u":
+            ids = [int(i) for i in rest.split()]
+            with self._lock:
+                for user_id in ids:
+                    external_id = self._ids.pop(user_id, None)
+                    if external_id is not None:
+                        self._users.pop(external_id, None)
+                        self.stats["dropped"] += 1
+                for changed in self._in_flight.values():
+                    changed.update(ids)
+        elif kind == "sync":
+            event = self._syncs.pop(rest, None)
+            if event is not None:
+                event.set()
+        else:  # 'all', or anything this version does not know: drop everything
+            self._drop_all(live=True)
+
+    def _drop_all(self, *, live: bool) -> None:
+        with self._lock:
+            self._live = live
+            self._generation += 1
+            self._catalog = None
+            self._users, self._ids = {}, {}
+            self.stats["resets"] += 1
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Wait until every notification committed before now has been handled."""
+        token = secrets.token_hex(8)
+        event = self._syncs[token] = threading.Event()
+        with fastpath.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"sync {token}"))
+        if event.wait(5.0):
+            return True
+        self._syncs.pop(token, None)
+        return False
+
+    def catalog(self, now: datetime) -> Catalog | None:
+        """The catalog for `now`, loaded if needed; None when nothing may be served from memory."""
+        if not self._live or (self.strict and not self.sync()):
+            return None
+        found = self._catalog
+        if found is not None and found.loaded_at <= now < found.valid_until:
+            return found
+        generation = self._generation
+        with fastpath.connection() as conn:
+            found = load_catalog(conn, now)
+        with self._lock:
+            if self._generation != generation or not self._live:
+                return found  # fresh, but something changed meanwhile: use it, do not keep it
+            self._generation += 1
+            self._catalog = found
+            self._users, self._ids = {}, {}
+        threading.Thread(
+            target=self._warm, args=(found,), name="notifier-pending-warm", daemon=True
+        ).start()
+        return found
+
+    def user(self, catalog: Catalog, external_id: str) -> UserState | None:
+        found = self._users.get(external_id)
+        if found is not None and catalog is self._catalog:
+            self.stats["hits"] += 1
+            return found
+        generation, load, changed = self._begin_load()
+        try:
+            with fastpath.connection() as conn:
+                found = load_user(conn, catalog, external_id)
+        finally:
+            with self._lock:
+                del self._in_flight[load]
+                if (
+                    found is not None
+                    and found.id not in changed
+                    and generation == self._generation
+                    and catalog is self._catalog
+                ):
+                    self._keep(external_id, found)
+        self.stats["loads"] += 1
+        return found
+
+    def _begin_load(self) -> tuple[int, int, set[int]]:
+        """(generation, load id, the set of users that will change while it runs)."""
+        with self._lock:
+            load, changed = next(self._loads), set()
+            self._in_flight[load] = changed
+            return self._generation, load, changed
+
+    def _keep(self, external_id: str, state: UserState) -> None:
+        """Store one user (lock held), dropping the oldest entry when full."""
+        if external_id not in self._users and len(self._users) >= self.max_users:
+            oldest = next(iter(self._users))
+            self._ids.pop(self._users.pop(oldest).id, None)
+        self._users[external_id] = state
+        self._ids[state.id] = external_id
+
+    def _warm(self, catalog: Catalog) -> None:
+        """Load users page by page into an empty cache, while this catalog stays installed."""
+        try:
+            with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+                db.configure(conn)
+                top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM users").fetchone()
+                after = 0
+                while after < top["top"] and len(self._users) < self.max_users:
+                    generation, load, changed = self._begin_load()
+                    try:
+                        page = load_users(conn, catalog, after, after + WARM_PAGE)
+                    finally:
+                        with self._lock:
+                            del self._in_flight[load]
+                    with self._lock:
+                        if generation != self._generation or catalog is not self._catalog:
+                            return  # everything was dropped meanwhile: a new warm-up runs
+                        for external_id, state in page:
+                            if state.id not in changed and len(self._users) < self.max_users:
+                                self._users.setdefault(external_id, state)
+                                self._ids[state.id] = external_id
+                    after += WARM_PAGE
+        except psycopg.Error as exc:
+            log.warning("pending cache: warm-up stopped: %s", exc)
+
+
+_lock = threading.Lock()
+
+
+def for_app(app: Flask | None = None) -> PendingCache | None:
+    """This process's cache (started on first use after any fork), or None when disabled."""
+    app = app or current_app._get_current_object()
+    if not app.config.get("PENDING_CACHE", True):
+        return None
+    state = app.extensions.setdefault("pending_cache", {})
+    cache = state.get("cache")
+    if cache is None or state.get("pid") != os.getpid():
+        with _lock:
+            cache = state.get("cache")
+            if cache is None or state.get("pid") != os.getpid():
+                cache = PendingCache(
+                    app.config["DATABASE_URL"],
+                    max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
+                    strict=app.config.get("PENDING_CACHE_STRICT", False),
+                )
+                state.update(cache=cache, pid=os.getpid())
+    return cache
+
+
+def close(app: Flask) -> None:
+    state = app.extensions.get("pending_cache") or {}
+    if state.get("cache") is not None and state.get("pid") == os.getpid():
+        state["cache"].close()
+        state["cache"] = None
+
+
+# -- the API's answer -----------------------------------------------------------------------
+
+KEY_SQL = pending.KEYS_SQL + " WHERE k.key_sha256 = %(sha)s"
+TOUCH_SQL = """
+    UPDATE api_keys SET last_used_at = now()
+     WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+"""
+
+
+def answer(key_sha256: str, external_id: str, now: datetime, base: str) -> str:
+    """`GET …/pending` as JSON text: from memory when it can, else from the database."""
+    cache = for_app()
+    catalog = cache.catalog(now) if cache is not None else None
+    key = catalog.keys.get(key_sha256) if catalog is not None else None
+    if key is None:  # no cache, or a key created a moment ago: ask the database
+        return _answer_from_database(key_sha256, external_id, now, base)
+    _check_key(key)
+    user = cache.user(catalog, external_id)
+    if not pending.visible(key, user):
+        raise NotFound(f"No user with the external id {external_id!r}.")
+    return pending.render(catalog, user, external_id, base)
+
+
+def _answer_from_database(key_sha256: str, external_id: str, now: datetime, base: str) -> str:
+    with fastpath.connection() as conn:
+        row = conn.execute(KEY_SQL, {"sha": key_sha256}).fetchone()
+        if row is None:
+            raise Unauthorized("This API key is not valid.")
+        key = pending.Key(row["id"], row["revoked"], row["scoped"])
+        _check_key(key)
+        body = pending.answer(conn, external_id, key.id if key.scoped else None, now, base)
+    if body is None:
+        raise NotFound(f"No user with the external id {external_id!r}.")
+    return body
+
+
+def _check_key(key: pending.Key) -> None:
+    if key.revoked:
+        raise Unauthorized("This API key was revoked.")
+    touched = current_app.extensions.setdefault("api_key_touched", {})  # key id → monotonic
+    last = touched.get(key.id)
+    if last is None or time.monotonic() - last > 60:  # one write a minute, not per request
+        touched[key.id] = time.monotonic()
+        with fastpath.connection() as conn:
+            conn.execute(TOUCH_SQL, {"id": key.id})
