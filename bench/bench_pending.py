@@ -334,7 +334,12 @@ def main() -> None:
         accepted = wrk("/", accept_script, seconds=DURATION)
         with psycopg.connect(setup["url"], autocommit=True) as conn:
             rows = conn.execute("SELECT count(*) FROM acceptances").fetchone()[0]
-        # Served from memory right after: the users who accepted no longer see privacy v2.
+            last = conn.execute(
+                "SELECT u.external_id FROM acceptances a JOIN users u ON u.id = a.user_id "
+                "ORDER BY a.id DESC LIMIT 1"
+            ).fetchone()[0]
+        # Served from memory right after: a user who just accepted no longer sees privacy v2.
+        sample.full_url = f"http://127.0.0.1:{PORT}/api/v1/users/{last}/pending"
         after = json.load(urllib.request.urlopen(sample))
         assert [i["policy"] for i in after["pending"]] == ["cookies", "terms"], after
         verify = subprocess.run(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import quote
 
 from psycopg import Connection
@@ -102,26 +103,43 @@ class Catalog:
     version_ids: list[int]
     loaded_at: datetime
     valid_until: datetime  # the next effective date or end of grace: then it must be rebuilt
-    tails: dict[str, list[list[str]]] = field(default_factory=dict)  # per base URL
+    # (base URL, accepted, declined) → the answer's text around the user's id and accept link.
+    # Users with the same decisions share one entry: a few per catalog in practice.
+    _shapes: dict[tuple, tuple[str, ...]] = field(default_factory=dict)
 
-    def tails_for(self, base: str) -> list[list[str]]:
-        found = self.tails.get(base)
-        if found is None:
-            if len(self.tails) > 100:  # the base comes from the Host header: keep it bounded
-                self.tails.clear()
-            found = self.tails[base] = [
-                [c.tail.replace("\0base\0", json.dumps(base)[1:-1]) for c in candidates]
-                for candidates in self.policies
-            ]
+    def shape(self, base: str, accepted: tuple[int, ...], declined: tuple) -> tuple[str, ...]:
+        """The answer's text split where the accept link goes (after each item's links)."""
+        found = self._shapes.get((base, accepted, declined))
+        if found is not None:
+            return found
+        base_json = json.dumps(base)[1:-1]
+        items, blocking = [], False  # each item's text up to its accept link
+        for candidates in self.policies:
+            for candidate in candidates:
+                if candidate.id not in accepted:
+                    when = dict(declined).get(candidate.id)
+                    tail = candidate.tail.replace("\0base\0", base_json)
+                    items.append(f'{candidate.head}"declined_at":{json.dumps(when)},{tail}')
+                    blocking = blocking or candidate.blocking
+                    break
+        end = f'],"blocking":{json.dumps(blocking)}}}'
+        if items:
+            pieces = [',"pending":[' + items[0], *("}}," + item for item in items[1:]), "}}" + end]
+        else:
+            pieces = [',"pending":[' + end]
+        if len(self._shapes) > 1_000:  # bases come from the Host header: keep this bounded
+            self._shapes.clear()
+        found = self._shapes[(base, accepted, declined)] = tuple(pieces)
         return found
 
 
-@dataclass(frozen=True)
-class UserState:
+class UserState(NamedTuple):
+    """A plain tuple (of ints and strings), so the garbage collector never walks the cache."""
+
     id: int
     api_key_id: int | None
-    accepted: frozenset[int]
-    declined: dict[int, str]  # version id → when the user declined it, as a JSON string
+    accepted: tuple[int, ...]  # catalog versions this user accepted
+    declined: tuple[tuple[int, str], ...]  # (version id, when, ISO 8601) for those declined
 
 
 def load_catalog(conn: Connection, now: datetime) -> Catalog:
@@ -175,12 +193,10 @@ def _candidate(row: dict, now: datetime, blocks_at: datetime) -> Candidate:
 
 
 def _user_state(row: dict) -> UserState:
-    declined = {}
+    declined = ()
     if row["declined"]:
-        declined = {
-            v: f'"{iso(at)}"' for v, at in zip(row["declined"], row["declined_at"], strict=True)
-        }
-    return UserState(row["id"], row["api_key_id"], frozenset(row["accepted"] or ()), declined)
+        declined = tuple(sorted(zip(row["declined"], map(iso, row["declined_at"]), strict=True)))
+    return UserState(row["id"], row["api_key_id"], tuple(sorted(row["accepted"] or ())), declined)
 
 
 def load_user(conn: Connection, catalog: Catalog, external_id: str) -> UserState | None:
@@ -200,22 +216,9 @@ def load_users(
 
 def render(catalog: Catalog, user: UserState, external_id: str, base: str) -> str:
     """The pending answer as JSON text: per policy, the first candidate not yet accepted."""
-    items = []
-    blocking = False
     accept = json.dumps(f"{base}api/v1/users/{quote(external_id, safe=_SEGMENT_SAFE)}/acceptances")
-    tails = catalog.tails_for(base)
-    for candidates, policy_tails in zip(catalog.policies, tails, strict=True):
-        for candidate, tail in zip(candidates, policy_tails, strict=True):
-            if candidate.id in user.accepted:
-                continue
-            declined = user.declined.get(candidate.id, "null")
-            items.append(f'{candidate.head}"declined_at":{declined},{tail}{accept}}}}}')
-            blocking = blocking or candidate.blocking
-            break
-    return (
-        f'{{"external_id":{json.dumps(external_id)},"pending":[{",".join(items)}],'
-        f'"blocking":{"true" if blocking else "false"}}}'
-    )
+    shape = catalog.shape(base, user.accepted, user.declined)
+    return f'{{"external_id":{json.dumps(external_id)}{accept.join(shape)}'
 
 
 def visible(key: Key, user: UserState | None) -> bool:

@@ -33,7 +33,7 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from flask import Flask, current_app
@@ -90,7 +90,7 @@ class PendingCache:
                     self.url, autocommit=True, application_name=LISTENER_NAME, **self._conninfo()
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._drop_all(live=True)
+                    self._drop_all(live=True)  # notifications may have been missed until now
                     delay = 0.2
                     beat = time.monotonic()
                     while not self._stop.is_set():
@@ -133,9 +133,12 @@ class PendingCache:
         with self._lock:
             self._live = live
             self._generation += 1
+            generation = self._generation
             self._catalog = None
             self._users, self._ids = {}, {}
             self.stats["resets"] += 1
+        if live:  # load again before the next request asks
+            self._start_warm(None, generation)
 
     def close(self) -> None:
         self._stop.set()
@@ -163,16 +166,20 @@ class PendingCache:
         generation = self._generation
         with fastpath.connection() as conn:
             found = load_catalog(conn, now)
+        if not self._install(found, generation):
+            return found  # fresh, but something changed meanwhile: use it, do not keep it
+        self._start_warm(found, generation + 1)
+        return found
+
+    def _install(self, catalog: Catalog, generation: int) -> bool:
+        """Install a catalog loaded at `generation` (users start empty), unless it is stale."""
         with self._lock:
             if self._generation != generation or not self._live:
-                return found  # fresh, but something changed meanwhile: use it, do not keep it
+                return False
             self._generation += 1
-            self._catalog = found
+            self._catalog = catalog
             self._users, self._ids = {}, {}
-        threading.Thread(
-            target=self._warm, args=(found,), name="notifier-pending-warm", daemon=True
-        ).start()
-        return found
+            return True
 
     def user(self, catalog: Catalog, external_id: str) -> UserState | None:
         found = self._users.get(external_id)
@@ -211,22 +218,32 @@ class PendingCache:
         self._users[external_id] = state
         self._ids[state.id] = external_id
 
-    def _warm(self, catalog: Catalog) -> None:
-        """Load users page by page into an empty cache, while this catalog stays installed."""
+    def _start_warm(self, catalog: Catalog | None, generation: int) -> None:
+        threading.Thread(
+            target=self._warm, args=(catalog, generation), name="notifier-pending-warm", daemon=True
+        ).start()
+
+    def _warm(self, catalog: Catalog | None, generation: int) -> None:
+        """Load the catalog (unless given) and then users page by page, while nothing changes."""
         try:
             with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
                 db.configure(conn)
+                if catalog is None:
+                    catalog = load_catalog(conn, datetime.now(UTC))
+                    if not self._install(catalog, generation):
+                        return  # something changed meanwhile: its own warm-up is running
+                    generation += 1
                 top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM users").fetchone()
                 after = 0
                 while after < top["top"] and len(self._users) < self.max_users:
-                    generation, load, changed = self._begin_load()
+                    _, load, changed = self._begin_load()
                     try:
                         page = load_users(conn, catalog, after, after + WARM_PAGE)
                     finally:
                         with self._lock:
                             del self._in_flight[load]
                     with self._lock:
-                        if generation != self._generation or catalog is not self._catalog:
+                        if generation != self._generation:
                             return  # everything was dropped meanwhile: a new warm-up runs
                         for external_id, state in page:
                             if state.id not in changed and len(self._users) < self.max_users:
