@@ -208,7 +208,9 @@ def init_app(app: Flask) -> None:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(registry)  # gunicorn: every worker's counters
         else:
-            registry.register(REQUESTS)
-            registry.register(LATENCY)
+            from .pendingcache import ANSWERS, RESETS
+
+            for metric in (REQUESTS, LATENCY, ANSWERS, RESETS):
+                registry.register(metric)
         registry.register(live)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from flask import Flask, current_app
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 
 from . import db, fastpath, pending
@@ -56,6 +57,19 @@ _KEEPALIVES = {
     "keepalives_count": 2,
 }
 _HEARTBEAT_SECONDS = 10.0
+
+# What operators watch (summed over gunicorn's workers in multiprocess mode): a cache that
+# answers from the database for long, or keeps resetting, is a cache that is not working.
+ANSWERS = Counter(
+    "notifier_pending_answers_total",
+    "Pending answers, by where the user's state came from",
+    ["source"],
+)
+FROM_MEMORY, FROM_DATABASE = ANSWERS.labels("memory"), ANSWERS.labels("database")
+RESETS = Counter(
+    "notifier_pending_cache_resets_total",
+    "Times a process dropped its whole pending cache (publish, keys, reconnect)",
+)
 
 
 class PendingCache:
@@ -137,6 +151,7 @@ class PendingCache:
             self._catalog = None
             self._users, self._ids = {}, {}
             self.stats["resets"] += 1
+        RESETS.inc()
         if live:  # load again before the next request asks
             self._start_warm(None, generation)
 
@@ -185,6 +200,7 @@ class PendingCache:
         found = self._users.get(external_id)
         if found is not None and catalog is self._catalog:
             self.stats["hits"] += 1
+            FROM_MEMORY.inc()
             return found
         generation, load, changed = self._begin_load()
         try:
@@ -201,6 +217,7 @@ class PendingCache:
                 ):
                     self._keep(external_id, found)
         self.stats["loads"] += 1
+        FROM_DATABASE.inc()
         return found
 
     def _begin_load(self) -> tuple[int, int, set[int]]:
@@ -308,6 +325,7 @@ def answer(key_sha256: str, external_id: str, now: datetime, base: str) -> str:
 
 
 def _answer_from_database(key_sha256: str, external_id: str, now: datetime, base: str) -> str:
+    FROM_DATABASE.inc()
     with fastpath.connection() as conn:
         row = conn.execute(KEY_SQL, {"sha": key_sha256}).fetchone()
         if row is None:

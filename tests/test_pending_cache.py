@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -81,6 +82,9 @@ def test_answers_come_from_memory_and_match_the_database(app, api, api_key):
     hits = cache.stats["hits"]
     again = {n: _get(client, api_key, f"u-{n}").get_data(as_text=True) for n in range(5)}
     assert cache.stats["hits"] >= hits + 5, cache.stats
+    metrics = client.get("/metrics").get_data(as_text=True)
+    served = re.search(r'notifier_pending_answers_total\{source="memory"\} (\d+)', metrics)
+    assert served and float(served.group(1)) >= 5
     assert again == first
     for n in range(5):
         assert json.loads(first[n]) == json.loads(_from_database(app, f"u-{n}"))
