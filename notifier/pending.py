@@ -101,7 +101,6 @@ class Catalog:
     policies: list[list[Candidate]]
     keys: dict[str, Key]
     version_ids: list[int]
-    loaded_at: datetime
     valid_until: datetime  # the next effective date or end of grace: then it must be rebuilt
     # (base URL, accepted, declined) → the answer's text around the user's id and accept link.
     # Users with the same decisions share one entry: a few per catalog in practice.
@@ -166,7 +165,6 @@ def load_catalog(conn: Connection, now: datetime) -> Catalog:
         policies=[c for c in by_policy.values() if c],
         keys=keys,
         version_ids=[c.id for cs in by_policy.values() for c in cs],
-        loaded_at=now,
         valid_until=valid_until,
     )
 

@@ -176,7 +176,8 @@ class PendingCache:
         if not self._live or (self.strict and not self.sync()):
             return None
         found = self._catalog
-        if found is not None and found.loaded_at <= now < found.valid_until:
+        # Loaded a moment after `now` is as good: the request could have come that moment later.
+        if found is not None and now < found.valid_until:
             return found
         generation = self._generation
         with fastpath.connection() as conn:
