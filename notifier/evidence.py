@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from psycopg import Connection
 
+from . import db
+
 GENESIS = "0" * 64
 # Appends for users in different chains run in parallel. Stored in each row, so changing this
 # later never breaks verification of old rows.
@@ -218,14 +220,14 @@ def ensure_heads(conn: Connection) -> None:
     )
 
 
-def append(conn: Connection, sql: str, params: dict) -> dict:
+def append(conn: Connection, sql: str | db.RawStatement, params: dict) -> dict:
     """Run an append statement from `append_sql`, in the caller's transaction if any.
 
     Returns its one row: `id` is None when nothing was inserted (`r` was empty, or the decision
     already exists). `wanted` and `locked` are removed.
     """
     for _ in range(2):
-        row = conn.execute(sql, params).fetchone()
+        row = db.execute(conn, sql, params).fetchone()
         wanted, locked = row.pop("wanted"), row.pop("locked")
         if locked or not wanted:
             return row

@@ -377,3 +377,13 @@ def test_text_postgresql_cannot_store_is_a_422_whoever_the_user(app, api, db):
                 assert name in response.get_json()["fields"]
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
     assert accept(api, "u-1", version, locale="fr", user_agent="é😀").status_code == 201
+
+
+def test_a_raw_statement_numbers_each_placeholder_name_once(db):
+    from notifier.db import RawStatement
+
+    statement = RawStatement("SELECT %(a)s::int AS a, %(b)s::text AS b, %(a)s::int + 1 AS c")
+    assert statement.sql == "SELECT $1::int AS a, $2::text AS b, $1::int + 1 AS c"
+    assert statement.execute(db, {"b": "x", "a": 41}).fetchone() == {"a": 41, "b": "x", "c": 42}
+    with pytest.raises(ValueError):
+        RawStatement("SELECT 7 %% 2, %(a)s")
