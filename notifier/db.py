@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from contextlib import AbstractContextManager
 
 from flask import Flask, current_app
-from psycopg import Connection
+from psycopg import Connection, Cursor, RawCursor
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -61,6 +62,37 @@ def compact(sql: str) -> str:
     parts = sql.split("'")
     parts[::2] = [" ".join(part.split()) for part in parts[::2]]
     return "'".join(parts).strip()
+
+
+class RawStatement:
+    """A statement too long for psycopg's parse cache, converted once to `$n` placeholders.
+
+    psycopg re-parses the `%(name)s` placeholders of a statement over 4,096 characters on every
+    call (~0.04 ms for the API's decision statement); a raw cursor sends `$n` as it is.
+    """
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.sql = re.sub(r"%\((\w+)\)s", number, sql)
+        if "%" in self.sql:
+            raise ValueError("only %(name)s placeholders can be converted")
+        self.names = names
+
+    def execute(self, conn: Connection, params: dict) -> Cursor:
+        cursor = RawCursor(conn, row_factory=conn.row_factory)
+        return cursor.execute(self.sql, [params[name] for name in self.names])
+
+
+def execute(conn: Connection, statement: str | RawStatement, params: dict) -> Cursor:
+    if isinstance(statement, RawStatement):
+        return statement.execute(conn, params)
+    return conn.execute(statement, params)
 
 
 def configure(conn: Connection) -> None:

@@ -1,19 +1,21 @@
-"""The API's decision write path: an acceptance or decline in two autocommit statements.
+"""The API's decision write path: an acceptance or decline in one autocommit statement.
 
-`acceptances.record` takes about ten statements (key, user, version, existing decision, superseded
-check, notice delivery, chain lock, insert, webhooks) in the caller's transaction. Here one
-read-only statement checks the key and resolves the user, the version, the version in force, an
-existing decision and the notice delivery; Python checks the request and computes everything of
-the row but the parts only the chain's head gives (id, previous hash, time); one statement
-(`hostwebhooks.APPEND_SQL`, as on every decision path) locks the head, fills those in, hashes,
-inserts the row, its context and its webhook events, moves the head and commits. No BEGIN or
-COMMIT round trips, and the head is locked only for that one statement (synchronous_commit stays
-on: evidence must be durable).
-psycopg's pipeline mode was measured and dropped: it costs more client CPU than it saves.
+`acceptances.record` takes several statements (existing decision, superseded check, notice
+delivery, append) in the caller's transaction. Here one statement (`DECIDE_SQL`) checks the key,
+resolves the user, the version, the version in force, an existing decision and the notice
+delivery, and, only when every check passes, builds the row from them and appends it with the
+append code every decision path shares (`hostwebhooks.append_sql`: lock the chain's head,
+hash, insert row, context and webhook events, move the head) and commits. Python computes only
+what the request alone gives (subject key, salt, the head of the context digest) and, when
+nothing was written, reads the same resolved columns to answer 401/404/409/422 or the existing
+row. One round trip; the head is locked only for that statement (synchronous_commit stays on:
+evidence must be durable). psycopg's pipeline mode was measured and dropped: it costs more
+client CPU than it saves.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +23,7 @@ from datetime import datetime
 import psycopg
 from psycopg import Connection
 
-from . import acceptances, audience, fastpath, hostwebhooks
+from . import acceptances, audience, db, evidence, fastpath, hostwebhooks
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 
@@ -53,12 +55,16 @@ def version_ref(data: dict) -> VersionRef:
 
 
 # The key, the user it may see, the version, the version in force for that policy, an existing
-# decision and the notice delivery. An existing decision is looked up by user: `version_id + 0`
-# keeps the planner off `acceptances_version`, which it picked while the table's statistics
-# were stale (analyzed empty; autovacuum off or not yet run) and then walked every decision on
-# the version, so each append cost O(rows).
-RESOLVE_SQL = """
-    WITH k AS (
+# decision and the notice delivery (`q`), and the row to append when every check passes (`r`,
+# empty otherwise: nothing is locked or written). An existing decision is looked up by user:
+# `version_id + 0` keeps the planner off `acceptances_version`, which it picked while the
+# table's statistics were stale (analyzed empty; autovacuum off or not yet run) and then walked
+# every decision on the version, so each append cost O(rows). The locale and prompt defaults,
+# the chain and the context digest's email are filled in here, as `acceptances.record` does in
+# Python (`evidence.json_ascii_sql` writes the email as json.dumps does).
+DEFAULT_PROMPT_SQL = "'" + acceptances.DEFAULT_PROMPT.replace("'", "''") + "'"
+DECIDE_SOURCE = f"""
+    k AS (
         SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
                k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
           FROM api_keys k
@@ -87,33 +93,69 @@ RESOLVE_SQL = """
             ORDER BY effective_at DESC, seq DESC
                LIMIT 1
           ) c ON true
-    )
-    SELECT k.id AS key_id, k.revoked_at, k.stale,
-           u.id AS user_id, u.email, u.locale AS user_locale, u.api_key_id AS user_key_id,
-           v.id AS version_id, v.uid, v.seq, v.content_sha256, v.effective_at, v.published_at,
-           v.slug, v.title,
-           cur.id AS current_id, cur.seq AS current_seq, cur.effective_at AS current_effective_at,
-           (SELECT a.id
-              FROM acceptances a
-             WHERE a.user_id = u.id AND a.version_id + 0 = v.id
-               AND a.decision = %(decision)s) AS existing_id,
-           (SELECT d.id
-              FROM deliveries d
-              JOIN notices dn ON dn.id = d.notice_id
-             WHERE d.user_id = u.id AND dn.version_id = v.id
-          ORDER BY d.state = 'delivered' DESC, d.id DESC
-             LIMIT 1) AS notice_delivery_id,
-           %(delivery)s::bigint IS NULL OR EXISTS (
-               SELECT 1
-                 FROM deliveries d
-                 JOIN notices dn ON dn.id = d.notice_id
-                WHERE d.id = %(delivery)s::bigint AND d.user_id = u.id AND dn.version_id = v.id
-           ) AS delivery_ok
-      FROM k
- LEFT JOIN u ON true
- LEFT JOIN v ON true
- LEFT JOIN cur ON true
-"""
+    ), q AS (
+        SELECT k.id AS key_id, k.revoked_at, k.stale,
+               u.id AS user_id, u.email, u.locale AS user_locale, u.api_key_id AS user_key_id,
+               v.id AS version_id, v.uid, v.seq, v.content_sha256, v.effective_at,
+               v.published_at, v.slug, v.title,
+               cur.id AS current_id, cur.seq AS current_seq,
+               cur.effective_at AS current_effective_at,
+               (SELECT a.id
+                  FROM acceptances a
+                 WHERE a.user_id = u.id AND a.version_id + 0 = v.id
+                   AND a.decision = %(decision)s) AS existing_id,
+               (SELECT d.id
+                  FROM deliveries d
+                  JOIN notices dn ON dn.id = d.notice_id
+                 WHERE d.user_id = u.id AND dn.version_id = v.id
+              ORDER BY d.state = 'delivered' DESC, d.id DESC
+                 LIMIT 1) AS notice_delivery_id,
+               %(delivery)s::bigint IS NULL OR EXISTS (
+                   SELECT 1
+                     FROM deliveries d
+                     JOIN notices dn ON dn.id = d.notice_id
+                    WHERE d.id = %(delivery)s::bigint AND d.user_id = u.id
+                      AND dn.version_id = v.id
+               ) AS delivery_ok
+          FROM k
+     LEFT JOIN u ON true
+     LEFT JOIN v ON true
+     LEFT JOIN cur ON true
+    ), r AS (
+        SELECT mod(q.user_id, {evidence.CHAINS}) AS chain, q.user_id,
+               %(subject_key)s::text AS subject_key, q.version_id, q.content_sha256,
+               %(decision)s::text AS decision, 'api'::text AS method,
+               left(coalesce(nullif(%(locale)s::text, ''), nullif(q.user_locale, ''), ''), 35)
+                   AS locale,
+               left(coalesce(%(prompt_text)s::text,
+                             replace({DEFAULT_PROMPT_SQL}, '{{title}}', q.title)), 2000)
+                   AS prompt_text,
+               coalesce(%(delivery)s::bigint, q.notice_delivery_id) AS delivery_id,
+               q.key_id AS api_key_id,
+               encode(sha256(convert_to(
+                   %(context_head)s::text || ',' || {evidence.json_ascii_sql("q.email")} || ']',
+                   'UTF8')), 'hex') AS context_sha256,
+               %(salt)s::text AS salt, %(ip)s::inet AS ip, %(user_agent)s::text AS user_agent,
+               q.email, %(ext)s::text AS external_id, q.slug, q.seq, q.uid,
+               q.user_key_id AS owner
+          FROM q
+         WHERE q.revoked_at IS NULL AND q.user_id IS NOT NULL AND q.version_id IS NOT NULL
+           AND q.existing_id IS NULL AND q.published_at IS NOT NULL
+           AND (q.effective_at > %(now)s OR q.current_id = q.version_id)
+           AND q.delivery_ok
+    )"""
+# What Python reads when nothing was written (the inserted row is `a.*`).
+DECIDE_SQL = hostwebhooks.append_sql(
+    DECIDE_SOURCE,
+    columns="""
+    , q.key_id, q.revoked_at, q.stale, q.user_id AS found_user_id,
+      q.version_id AS found_version_id, q.uid, q.seq, q.slug, q.title, q.published_at,
+      q.effective_at, q.current_id, q.current_seq, q.current_effective_at, q.existing_id,
+      q.delivery_ok""",
+    joins=" LEFT JOIN q ON true",
+)
+
+DECIDE = db.RawStatement(DECIDE_SQL)  # 6.6 KB: over psycopg's parse cache
 
 EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
 
@@ -137,49 +179,74 @@ def decide(
     A dead pooled connection (the pool skips per-checkout checks) is retried once; that is safe
     even after the COMMIT was sent, because the retry then finds the row and answers 200.
     """
+    params = decide_params(
+        key_sha256,
+        external_id,
+        ref,
+        decision=decision,
+        now=now,
+        ip=ip,
+        user_agent=user_agent,
+        locale=locale,
+        prompt_text=prompt_text,
+        delivery_id=delivery_id,
+    )
     for attempt in (1, 2):
         try:
             with fastpath.connection() as conn:
-                return _decide(
-                    conn,
-                    key_sha256,
-                    external_id,
-                    ref,
-                    decision=decision,
-                    now=now,
-                    ip=ip,
-                    user_agent=user_agent,
-                    locale=locale,
-                    prompt_text=prompt_text,
-                    delivery_id=delivery_id,
-                )
+                return _decide(conn, params)
         except psycopg.OperationalError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _resolve(conn: Connection, params: dict) -> dict:
-    row = conn.execute(RESOLVE_SQL, params).fetchone()
-    if row is None:
+def decide_params(key_sha256: str, external_id: str, ref: VersionRef, **kw) -> dict:
+    """`DECIDE_SQL`'s parameters: the request's values and what Python derives from them."""
+    salt = secrets.token_hex(16)
+    user_agent = (kw["user_agent"] or "")[:1000]
+    uid, slug, seq = ref.uid or None, ref.slug, ref.seq
+    if ref.uid == "":  # not a UUID: no version can match
+        uid = slug = seq = None
+    return {
+        "sha": key_sha256,
+        "ext": external_id,
+        "uid": uid,
+        "slug": slug,
+        "seq": seq,
+        "now": kw["now"],
+        "decision": kw["decision"],
+        "delivery": kw["delivery_id"],
+        "locale": kw["locale"],
+        "prompt_text": kw["prompt_text"],
+        "subject_key": audience.subject_key(external_id),
+        "salt": salt,
+        "ip": kw["ip"],
+        "user_agent": user_agent,
+        "context_head": evidence.context_head(salt, kw["ip"], user_agent),
+    }
+
+
+def _check_found(row: dict, external_id: str) -> None:
+    """The key (401), then the user and the version (404)."""
+    if row["key_id"] is None:
         raise Unauthorized("This API key is not valid.")
     if row["revoked_at"] is not None:
         raise Unauthorized("This API key was revoked.")
-    if row["user_id"] is None:
-        raise NotFound(f"No user with the external id {params['ext']!r}.")
-    if row["version_id"] is None:
+    if row["found_user_id"] is None:
+        raise NotFound(f"No user with the external id {external_id!r}.")
+    if row["found_version_id"] is None:
         raise NotFound("No such policy version.")
-    return row
 
 
 def _check_acceptable(row: dict, now: datetime) -> None:
-    """As `acceptances.check_acceptable`, from the columns the resolve statement returned."""
+    """As `acceptances.check_acceptable`, from the columns the statement resolved."""
     if row["published_at"] is None:
         raise Conflict(
             f"Version {row['seq']} of {row['title']} is a draft; only published "
             "versions can be accepted."
         )
-    if row["effective_at"] > now or row["current_id"] == row["version_id"]:
+    if row["effective_at"] > now or row["current_id"] == row["found_version_id"]:
         return
     raise Conflict(
         f"Version {row['seq']} of {row['title']} is superseded: version "
@@ -188,70 +255,35 @@ def _check_acceptable(row: dict, now: datetime) -> None:
     )
 
 
-def _decide(conn: Connection, key_sha256: str, external_id: str, ref: VersionRef, **kw):
-    decision, now = kw["decision"], kw["now"]
-    params = {
-        "sha": key_sha256,
-        "ext": external_id,
-        "uid": ref.uid or None,
-        "slug": ref.slug,
-        "seq": ref.seq,
-        "now": now,
-        "decision": decision,
-        "delivery": kw["delivery_id"],
-    }
-    if ref.uid == "":  # not a UUID: no version can match
-        params |= {"uid": None, "slug": None, "seq": None}
-    row = _resolve(conn, params)
+def _decide(conn: Connection, params: dict) -> tuple[dict, dict, bool, list[int]]:
+    row = evidence.append(conn, DECIDE, params)
+    _check_found(row, params["ext"])
     if row["stale"]:  # a write per minute per key, not per request
         conn.execute(
             "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]}
         )
     version = {
-        "id": row["version_id"],
+        "id": row["found_version_id"],
         "uid": row["uid"],
         "seq": row["seq"],
         "slug": row["slug"],
         "title": row["title"],
     }
+    if row["id"] is not None:
+        return row, version, True, row["event_ids"]
     if row["existing_id"] is not None:
         found = conn.execute(EXISTING_SQL, {"id": row["existing_id"]}).fetchone()
         return found, version, False, []
-    _check_acceptable(row, now)
+    _check_acceptable(row, params["now"])
     if not row["delivery_ok"]:  # evidence must not claim to answer someone else's notice
         raise ValidationError(
-            f"delivery_id {kw['delivery_id']} is not a notice delivery of this version to this "
+            f"delivery_id {params['delivery']} is not a notice delivery of this version to this "
             "user; leave it out and the latest one is found.",
             fields={"delivery_id": "a delivery of this version's notice to this user"},
         )
-    prompt_text = kw["prompt_text"]
-    fields = {
-        "user_id": row["user_id"],
-        "subject_key": audience.subject_key(external_id),
-        "version_id": row["version_id"],
-        "content_sha256": row["content_sha256"],
-        "decision": decision,
-        "method": "api",
-        "locale": (kw["locale"] or row["user_locale"] or "")[:35],
-        "prompt_text": (
-            prompt_text
-            if prompt_text is not None
-            else acceptances.DEFAULT_PROMPT.format(title=row["title"])
-        )[:2000],
-        "delivery_id": (
-            row["notice_delivery_id"] if kw["delivery_id"] is None else kw["delivery_id"]
-        ),
-        "api_key_id": row["key_id"],
-    }
-    context = {
-        "ip": kw["ip"],
-        "user_agent": (kw["user_agent"] or "")[:1000],
-        "email": row["email"],
-    }
-    inserted, events = hostwebhooks.append_decision(
-        conn, fields, context, external_id, version, row["user_key_id"]
+    # Every check passed, yet nothing was inserted: a concurrent request with the same decision
+    # committed first.
+    found = acceptances.existing(
+        conn, row["found_user_id"], row["found_version_id"], params["decision"]
     )
-    if inserted is None:  # a concurrent request with the same decision committed first
-        found = acceptances.existing(conn, row["user_id"], row["version_id"], decision)
-        return found, version, False, []
-    return inserted, version, True, events
+    return found, version, False, []

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from psycopg import Connection
 
+from . import db
+
 GENESIS = "0" * 64
 # Appends for users in different chains run in parallel. Stored in each row, so changing this
 # later never breaks verification of old rows.
@@ -63,68 +65,81 @@ def row_hash(row: dict) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
 
 
-# Known only once the chain's head is locked, so PostgreSQL writes them into the canonical text.
-FROM_HEAD = ("id", "prev_hash", "recorded_at")
-
-
-def canonical_parts(row: dict) -> list[str]:
-    """`canonical(row)` as text, cut around the values of `FROM_HEAD` (in key order).
-
-    `parts[0] + id + parts[1] + prev_hash + parts[2] + recorded_at + parts[3]`, with the id as
-    digits and prev_hash and recorded_at (as `_utc` writes it) unquoted, is `canonical(row)`:
-    the same json.dumps per key, so the format of existing rows cannot drift (tested).
-    """
-    data = _canonical_data(row)
-    parts, text = [], "{"
-    for n, (group, head) in enumerate(_GROUPS):
-        # One dumps per run of keys between two head values, its braces cut off.
-        items = json.dumps(
-            {name: data[name] for name in group},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )[1:-1]
-        if items:
-            text += ("," if n else "") + items
-        if head is None:
-            break
-        quote = "" if head == "id" else '"'
-        parts.append(f'{text}{"," if items or n else ""}"{head}":{quote}')
-        text = quote
-    parts.append(text + "}")
-    return parts
-
-
-def _groups() -> list[tuple[list[str], str | None]]:
-    """CHAINED_FIELDS in key order, as (keys before a head value, that head value) runs."""
-    groups, run = [], []
-    for name in sorted(CHAINED_FIELDS):
-        if name in FROM_HEAD:
-            groups.append((run, name))
-            run = []
-        else:
-            run.append(name)
-    return [*groups, (run, None)]
-
-
-_GROUPS = _groups()
-
-
 def context_digest(salt: str, ip: str | None, user_agent: str, email: str | None) -> str:
     return hashlib.sha256(
         json.dumps([salt, ip, user_agent, email], separators=(",", ":")).encode()
     ).hexdigest()
 
 
+def context_head(salt: str, ip: str | None, user_agent: str) -> str:
+    """What `context_digest` hashes, up to the email: PostgreSQL appends `,<email>]` when the
+    email is read in the append statement itself (`json_ascii_sql`)."""
+    return json.dumps([salt, ip, user_agent], separators=(",", ":"))[:-1]
+
+
+def json_ascii_sql(value: str) -> str:
+    r"""SQL for `json.dumps(value)` (ensure_ascii) of a text expression, as `context_digest`
+    writes the email: to_json for printable ASCII (it escapes `"`, `\` and controls exactly as
+    Python does), else character by character with `\uXXXX` and surrogate pairs. Tested against
+    json.dumps for any text."""
+    return rf"""
+        CASE WHEN {value} IS NULL THEN 'null'
+             WHEN octet_length({value}) = length({value}) AND strpos({value}, chr(127)) = 0
+             THEN to_json({value}::text)::text
+             ELSE (SELECT '"' || string_agg(CASE
+                       WHEN ch = '"' THEN '\"'
+                       WHEN ch = '\' THEN '\\'
+                       WHEN ascii(ch) BETWEEN 32 AND 126 THEN ch
+                       WHEN ch = chr(8) THEN '\b'
+                       WHEN ch = chr(9) THEN '\t'
+                       WHEN ch = chr(10) THEN '\n'
+                       WHEN ch = chr(12) THEN '\f'
+                       WHEN ch = chr(13) THEN '\r'
+                       WHEN ascii(ch) < 65536 THEN '\u' || lpad(to_hex(ascii(ch)), 4, '0')
+                       ELSE '\u' || to_hex(55232 + (ascii(ch) >> 10))
+                            || '\u' || to_hex(56320 + (ascii(ch) & 1023))
+                   END, '' ORDER BY i) || '"'
+                     FROM generate_series(1, length({value})) AS i,
+                          substr({value}, i, 1) AS ch)
+        END"""
+
+
+# `canonical(row)` written by PostgreSQL from the values it inserts: `r` is the row's input
+# (see `append_sql`), `n` the id, the previous hash and the time taken once the chain's head is
+# locked. Keys in sorted order; integers as digits; text through to_json, which escapes exactly
+# as json.dumps(ensure_ascii=False) does (`"`, `\`, \b \f \n \r \t, other controls as \u00XX,
+# nothing else); the time as `_utc` writes it. A property test checks it against `canonical`
+# for any text, so the format of existing rows cannot drift.
+CANONICAL_SQL = """
+    '{"api_key_id":' || coalesce(r.api_key_id::text, 'null')
+    || ',"chain":' || r.chain
+    || ',"content_sha256":' || to_json(r.content_sha256::text)::text
+    || ',"context_sha256":' || to_json(r.context_sha256::text)::text
+    || ',"decision":' || to_json(r.decision::text)::text
+    || ',"delivery_id":' || coalesce(r.delivery_id::text, 'null')
+    || ',"id":' || n.id
+    || ',"locale":' || to_json(r.locale::text)::text
+    || ',"method":' || to_json(r.method::text)::text
+    || ',"prev_hash":' || to_json(n.last_hash::text)::text
+    || ',"prompt_sha256":"' || encode(sha256(convert_to(r.prompt_text, 'UTF8')), 'hex')
+    || '","recorded_at":"'
+    || to_char(n.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    || '","subject_key":' || to_json(r.subject_key::text)::text
+    || ',"user_id":' || r.user_id
+    || ',"version_id":' || r.version_id
+    || '}'
+"""
+
 # One statement appends a decision: lock the chain's head, take the id and the time while
-# holding it (so ids grow in chain order, which `verify` relies on), hash the row (the
-# canonical text from `canonical_parts` with the id, the previous hash and the time filled in),
-# insert it and its context, and move the head. A conflicting (user, version, decision)
-# inserts nothing, so neither the context nor the head changes. `append_sql` adds the
-# caller's CTEs and the final SELECT, whose `locked` is 0 when the chain has no head row yet.
-APPEND_SQL = """
-    WITH h AS (
-        SELECT last_hash FROM evidence_chain_head WHERE chain = %(chain)s FOR UPDATE
+# holding it (so ids grow in chain order, which `verify` relies on), hash the row
+# (`CANONICAL_SQL`), insert it and its context, and move the head. Its input is the one-row
+# CTE `r` that the caller's source defines (from parameters, or resolved in the same
+# statement); an empty `r` locks and writes nothing. A conflicting (user, version, decision)
+# inserts nothing, so neither the context nor the head changes.
+APPEND_CTES = f"""
+    , h AS (
+        SELECT last_hash FROM evidence_chain_head
+         WHERE chain = (SELECT chain FROM r) FOR UPDATE
     ), n AS (
         SELECT h.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
           FROM h
@@ -133,22 +148,17 @@ APPEND_SQL = """
                (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
                 recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
                 prev_hash, row_hash)
-        SELECT n.id, %(chain)s, %(user_id)s, %(subject_key)s, %(version_id)s,
-               %(content_sha256)s, %(decision)s, %(method)s, n.now, %(locale)s,
-               %(prompt_text)s, %(delivery_id)s, %(api_key_id)s, %(context_sha256)s,
-               n.last_hash,
-               encode(sha256(convert_to(
-                   %(c0)s::text || n.id || %(c1)s::text || n.last_hash || %(c2)s::text
-                   || to_char(n.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
-                   || %(c3)s::text,
-                   'UTF8')), 'hex')
-          FROM n
+        SELECT n.id, r.chain, r.user_id, r.subject_key, r.version_id, r.content_sha256,
+               r.decision, r.method, n.now, r.locale, r.prompt_text, r.delivery_id,
+               r.api_key_id, r.context_sha256, n.last_hash,
+               encode(sha256(convert_to({CANONICAL_SQL}, 'UTF8')), 'hex')
+          FROM n, r
         ON CONFLICT (user_id, version_id, decision) DO NOTHING
         RETURNING *
     ), c AS (
         INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
-        SELECT a.id, %(salt)s, %(ip)s, %(user_agent)s, %(email)s
-          FROM a
+        SELECT a.id, r.salt, r.ip, r.user_agent, r.email
+          FROM a, r
     ), m AS (
         UPDATE evidence_chain_head
            SET last_id = a.id, last_hash = a.row_hash
@@ -158,71 +168,71 @@ APPEND_SQL = """
 """
 
 
-def append_sql(ctes: str = "", columns: str = "") -> str:
-    """`APPEND_SQL` with the caller's CTEs (which may read `a`, the inserted row) and a final
-    SELECT of `locked`, the row, and the caller's extra columns."""
+def append_sql(source: str, ctes: str = "", columns: str = "", joins: str = "") -> str:
+    """The append statement: `WITH <source>` (which must define `r`), `APPEND_CTES`, the
+    caller's CTEs (which may read `a`, the inserted row), then one row of: `wanted` (r has a
+    row), `locked` (the chain's head was found and locked), the inserted row `a.*` (all NULL
+    if none), and the caller's `columns` from its `joins`.
+
+    `r`'s columns: chain, user_id, subject_key, version_id, content_sha256, decision, method,
+    locale, prompt_text, delivery_id, api_key_id, context_sha256 (the row), salt, ip,
+    user_agent, email (its context).
+    """
     return (
-        APPEND_SQL
-        + ctes
-        + f"""
-    SELECT (SELECT count(*) FROM n) AS locked, a.*{columns}
+        f"WITH {source}{APPEND_CTES}{ctes}"
+        f"""
+    SELECT (SELECT count(*) FROM r) AS wanted, (SELECT count(*) FROM n) AS locked,
+           a.*{columns}
       FROM (VALUES (1)) AS one (x)
- LEFT JOIN a ON true
+ LEFT JOIN a ON true{joins}
 """
     )
 
 
 def append_params(fields: dict, context: dict) -> dict:
-    """Parameters of `APPEND_SQL` for `fields` and `context`.
+    """Parameters for a source that gives `r` from Python values (see `append_sql`).
 
     `fields`: user_id, subject_key, version_id, content_sha256, decision, method, locale,
     prompt_text, delivery_id, api_key_id. `context`: ip, user_agent, email.
     """
     salt = secrets.token_hex(16)
-    row = {
+    ip, user_agent, email = context.get("ip"), context.get("user_agent") or "", context.get("email")
+    return {
         **fields,
         "chain": fields["user_id"] % CHAINS,
-        "context_sha256": context_digest(
-            salt, context.get("ip"), context.get("user_agent") or "", context.get("email")
-        ),
-    }
-    c0, c1, c2, c3 = canonical_parts(row)
-    return row | {
-        "c0": c0,
-        "c1": c1,
-        "c2": c2,
-        "c3": c3,
+        "context_sha256": context_digest(salt, ip, user_agent, email),
         "salt": salt,
-        "ip": context.get("ip"),
-        "user_agent": context.get("user_agent") or "",
-        "email": context.get("email"),
+        "ip": ip,
+        "user_agent": user_agent,
+        "email": email,
     }
 
 
-def ensure_head(conn: Connection, chain: int) -> None:
+def ensure_heads(conn: Connection) -> None:
+    """Create the head row of every chain that has none (the first append ever)."""
     conn.execute(
         """
         INSERT INTO evidence_chain_head (chain, last_id, last_hash)
-        VALUES (%(chain)s, 0, %(genesis)s)
+        SELECT chain, 0, %(genesis)s FROM generate_series(0, %(chains)s - 1) AS chain
         ON CONFLICT (chain) DO NOTHING
     """,
-        {"chain": chain, "genesis": GENESIS},
+        {"genesis": GENESIS, "chains": CHAINS},
     )
 
 
-def append(conn: Connection, sql: str, params: dict) -> dict | None:
-    """Run an append statement from `append_sql` with `append_params` (plus the parameters of
-    the caller's CTEs), in the caller's transaction if any.
+def append(conn: Connection, sql: str | db.RawStatement, params: dict) -> dict:
+    """Run an append statement from `append_sql`, in the caller's transaction if any.
 
-    Returns the inserted row (with the caller's extra columns), or None when the decision
-    already exists.
+    Returns its one row: `id` is None when nothing was inserted (`r` was empty, or the decision
+    already exists). `wanted` and `locked` are removed.
     """
     for _ in range(2):
-        row = conn.execute(sql, params).fetchone()
-        if row.pop("locked"):
-            return None if row["id"] is None else row
-        ensure_head(conn, params["chain"])  # the chain's first row: create its head, retry
-    raise AssertionError("the chain head exists after ensure_head")
+        row = db.execute(conn, sql, params).fetchone()
+        wanted, locked = row.pop("wanted"), row.pop("locked")
+        if locked or not wanted:
+            return row
+        ensure_heads(conn)  # the chain's first row: create its head, retry
+    raise AssertionError("the chain head exists after ensure_heads")
 
 
 @dataclass

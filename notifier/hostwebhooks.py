@@ -41,56 +41,85 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-# Appends a decision and queues one event per key with a webhook URL that can see this user,
-# in one statement; the payload gets the row's id and time from PostgreSQL.
-APPEND_SQL = evidence.append_sql(
-    """
+# Queues one event per key with a webhook URL that can see this user, in the append statement;
+# the payload is built from the inserted row. Besides `evidence.append_sql`'s columns, `r` gives
+# external_id, slug, seq, uid (the version) and owner (the key the user belongs to, if any).
+WEBHOOK_CTES = """
     , w AS (
         INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
-        SELECT s.api_key_id, a.id, %(event)s, s.webhook_url,
-               jsonb_set(jsonb_set(%(payload)s::jsonb, '{acceptance,id}', to_jsonb(a.id)),
-                         '{acceptance,recorded_at}', to_jsonb(a.recorded_at))
-          FROM a, api_key_settings s
+        SELECT s.api_key_id, a.id, e.event, s.webhook_url,
+               jsonb_build_object(
+                   'event', e.event,
+                   'acceptance', jsonb_build_object(
+                       'id', a.id,
+                       'external_id', r.external_id,
+                       'policy', r.slug,
+                       'version', r.seq,
+                       'version_uid', r.uid::text,
+                       'decision', a.decision,
+                       'method', a.method,
+                       'recorded_at', a.recorded_at,
+                       'content_sha256', a.content_sha256))
+          FROM a
+          JOIN r ON true
+    CROSS JOIN LATERAL (
+               SELECT CASE a.decision WHEN 'accepted' THEN 'acceptance.created'
+                                      ELSE 'acceptance.declined' END AS event
+          ) e
+          JOIN api_key_settings s ON s.webhook_url IS NOT NULL
           JOIN api_keys k ON k.id = s.api_key_id
-         WHERE s.webhook_url IS NOT NULL AND k.revoked_at IS NULL
-           AND (NOT s.scoped OR s.api_key_id = %(owner)s)
+         WHERE k.revoked_at IS NULL AND (NOT s.scoped OR s.api_key_id = r.owner)
         ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
         RETURNING id
-    )""",
-    ", ARRAY(SELECT id FROM w ORDER BY id) AS event_ids",
+    )"""
+
+
+def append_sql(source: str, columns: str = "", joins: str = "") -> str:
+    """`evidence.append_sql` plus the decision's webhook events (`event_ids`, in id order):
+    the one append statement of every decision path, fed by the caller's `source`."""
+    return db.compact(
+        evidence.append_sql(
+            source,
+            WEBHOOK_CTES,
+            ", ARRAY(SELECT id FROM w ORDER BY id) AS event_ids" + columns,
+            joins,
+        )
+    )
+
+
+# `r` from parameters: the decision paths that hold the user and the version already (widget,
+# email link, implied; `acceptances.record`).
+APPEND_SQL = append_sql(
+    """
+    r AS (
+        SELECT %(chain)s::smallint AS chain, %(user_id)s::bigint AS user_id,
+               %(subject_key)s::text AS subject_key, %(version_id)s::bigint AS version_id,
+               %(content_sha256)s::text AS content_sha256, %(decision)s::text AS decision,
+               %(method)s::text AS method, %(locale)s::text AS locale,
+               %(prompt_text)s::text AS prompt_text, %(delivery_id)s::bigint AS delivery_id,
+               %(api_key_id)s::bigint AS api_key_id, %(context_sha256)s::text AS context_sha256,
+               %(salt)s::text AS salt, %(ip)s::inet AS ip, %(user_agent)s::text AS user_agent,
+               %(email)s::text AS email, %(external_id)s::text AS external_id,
+               %(slug)s::text AS slug, %(seq)s::integer AS seq, %(uid)s::uuid AS uid,
+               %(owner)s::bigint AS owner
+    )"""
 )
-
-
-def event_params(external_id: str, version: dict, fields: dict, owner: int | None) -> dict:
-    """The parameters `APPEND_SQL` adds to `evidence.append_params`: event, payload, owner."""
-    event = "acceptance.created" if fields["decision"] == "accepted" else "acceptance.declined"
-    payload = {
-        "event": event,
-        "acceptance": {
-            "id": None,  # filled in by APPEND_SQL, as recorded_at
-            "external_id": external_id,
-            "policy": version["slug"],
-            "version": version["seq"],
-            "version_uid": str(version["uid"]),
-            "decision": fields["decision"],
-            "method": fields["method"],
-            "recorded_at": None,
-            "content_sha256": fields["content_sha256"],
-        },
-    }
-    return {"event": event, "payload": Jsonb(payload), "owner": owner}
 
 
 def append_decision(
     conn: Connection, fields: dict, context: dict, external_id: str, version: dict, owner
 ) -> tuple[dict | None, list[int]]:
     """Append a decision and queue its webhook events: (row or None if it exists, event ids)."""
-    row = evidence.append(
-        conn,
-        APPEND_SQL,
-        evidence.append_params(fields, context) | event_params(external_id, version, fields, owner),
-    )
-    return (row, row.pop("event_ids")) if row is not None else (None, [])
+    params = evidence.append_params(fields, context) | {
+        "external_id": external_id,
+        "slug": version["slug"],
+        "seq": version["seq"],
+        "uid": version["uid"],
+        "owner": owner,
+    }
+    row = evidence.append(conn, APPEND_SQL, params)
+    events = row.pop("event_ids")
+    return (row, events) if row["id"] is not None else (None, [])
 
 
 def create_version_events(conn: Connection, policy, version) -> list[int]:

@@ -79,19 +79,22 @@ def test_existing_decision_is_looked_up_by_user_even_with_empty_statistics(app, 
     for i in range(30):
         put_user(api, f"u-{i}")
         assert accept(api, f"u-{i}", version).status_code == 201
-    params = {
-        "sha": "0" * 64,
-        "ext": "u-1",
-        "uid": str(version.uid),
-        "slug": None,
-        "seq": None,
-        "now": datetime.now(UTC),
-        "decision": "accepted",
-        "delivery": None,
-    }
+    with app.app_context():  # the subject key needs the app's PSEUDONYM_KEY
+        params = decisions.decide_params(
+            "0" * 64,
+            "u-1",
+            decisions.VersionRef(uid=str(version.uid)),
+            decision="accepted",
+            now=datetime.now(UTC),
+            ip=None,
+            user_agent="",
+            locale=None,
+            prompt_text=None,
+            delivery_id=None,
+        )
     with db.transaction():
         plan = "\n".join(
             r["QUERY PLAN"]
-            for r in db.execute("EXPLAIN " + decisions.RESOLVE_SQL, params).fetchall()
+            for r in db.execute("EXPLAIN " + decisions.DECIDE_SQL, params).fetchall()
         )
     assert "using acceptances_version" not in plan, plan

@@ -15,7 +15,38 @@ from hypothesis import strategies as st
 from notifier import evidence
 
 HEX = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
-TEXT = st.text(max_size=40)  # any code point: quotes, backslashes, controls, U+2028, astral
+# Any code point PostgreSQL text can hold: quotes, backslashes, controls, DEL, U+2028, astral.
+# The characters each escaping rule is about are drawn often.
+CHARS = st.sampled_from('"\\/\x01\x08\t\n\x0c\r\x1f \x7f\x80é\u2028\uffff😀') | st.characters(
+    exclude_characters="\x00", exclude_categories=("Cs",)
+)
+TEXT = st.text(CHARS, max_size=40)
+ASCII = st.text(
+    st.sampled_from('"\\\x01\x08\n\x7f a@.')
+    | st.characters(max_codepoint=127, exclude_characters="\x00"),
+    max_size=40,
+)
+
+# `evidence.CANONICAL_SQL` over a row given as parameters, as the append statement writes it.
+CANONICAL_QUERY = f"""
+    SELECT {evidence.CANONICAL_SQL} AS text
+      FROM (SELECT %(api_key_id)s::bigint AS api_key_id, %(chain)s::smallint AS chain,
+                   %(content_sha256)s::text AS content_sha256,
+                   %(context_sha256)s::text AS context_sha256, %(decision)s::text AS decision,
+                   %(delivery_id)s::bigint AS delivery_id, %(locale)s::text AS locale,
+                   %(method)s::text AS method, %(prompt_text)s::text AS prompt_text,
+                   %(subject_key)s::text AS subject_key, %(user_id)s::bigint AS user_id,
+                   %(version_id)s::bigint AS version_id) AS r,
+           (SELECT %(id)s::bigint AS id, %(prev_hash)s::text AS last_hash,
+                   %(recorded_at)s::timestamptz AS now) AS n
+"""
+
+
+@pytest.fixture(scope="module")
+def pg(database):
+    """One connection for the property tests (they only read)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        yield conn
 
 
 @settings(max_examples=300, deadline=None)
@@ -37,17 +68,16 @@ TEXT = st.text(max_size=40)  # any code point: quotes, backslashes, controls, U+
                 timezones=st.just(UTC),
             ),
             "locale": TEXT,
-            "prompt_text": st.text(max_size=200),
+            "prompt_text": st.text(CHARS, max_size=200),
             "delivery_id": st.none() | st.integers(1, 2**62),
             "api_key_id": st.none() | st.integers(1, 2**62),
             "context_sha256": HEX,
         }
     )
 )
-def test_canonical_parts_rebuild_the_canonical_bytes_exactly(row):
+def test_postgresql_writes_the_canonical_bytes_exactly(pg, row):
     """What PostgreSQL hashes is what `verify` hashes, and the format of old rows is unchanged."""
-    c0, c1, c2, c3 = evidence.canonical_parts(row)
-    text = f"{c0}{row['id']}{c1}{row['prev_hash']}{c2}{evidence._utc(row['recorded_at'])}{c3}"
+    text = pg.execute(CANONICAL_QUERY, row).fetchone()[0]
     assert text.encode() == evidence.canonical(row)
     legacy = {k: row[k] for k in evidence.CHAINED_FIELDS if k != "prompt_sha256"} | {
         "recorded_at": evidence._utc(row["recorded_at"]),
@@ -57,6 +87,40 @@ def test_canonical_parts_rebuild_the_canonical_bytes_exactly(row):
         evidence.canonical(row)
         == json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    salt=HEX,
+    ip=st.none() | st.sampled_from(["203.0.113.7", "2001:db8::1"]),
+    user_agent=TEXT,
+    email=st.none() | TEXT | ASCII,
+)
+def test_postgresql_completes_the_context_digest_exactly(pg, salt, ip, user_agent, email):
+    """The API statement appends the stored email to `context_head` as json.dumps would."""
+    email_json = evidence.json_ascii_sql("e.email")
+    written = pg.execute(
+        f"""SELECT {email_json},
+                   encode(sha256(convert_to(%(head)s::text || ',' || {email_json} || ']',
+                                            'UTF8')), 'hex')
+              FROM (SELECT %(email)s::text AS email) AS e""",
+        {"email": email, "head": evidence.context_head(salt, ip, user_agent)},
+    ).fetchone()
+    assert written[0] == json.dumps(email)
+    assert written[1] == evidence.context_digest(salt, ip, user_agent, email)
+
+
+def test_json_ascii_sql_escapes_every_character_as_json_dumps(pg):
+    """Each of the first 256 code points and a few others, alone (printable ASCII goes through
+    to_json) and beside a non-ASCII one (character by character)."""
+    chars = [chr(c) for c in range(1, 256)] + ["\u2028", "\ud7ff", "\ue000", "\uffff", "😀"]
+    values = [*chars, *(f"é{c}" for c in chars), "", None]
+    written = pg.execute(
+        f"""SELECT array_agg({evidence.json_ascii_sql("t.v")} ORDER BY t.i)
+              FROM unnest(%(values)s::text[]) WITH ORDINALITY AS t (v, i)""",
+        {"values": values},
+    ).fetchone()[0]
+    assert written == [json.dumps(v) for v in values]
 
 
 def test_hashes_written_by_postgresql_verify_for_awkward_text(app, api, db):
@@ -77,6 +141,44 @@ def test_hashes_written_by_postgresql_verify_for_awkward_text(app, api, db):
     assert rows[0]["locale"] == odd[:35]
     for row in rows:
         assert evidence.row_hash(row) == row["row_hash"]
+    result = app.test_cli_runner().invoke(args=["evidence", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_api_statement_fills_in_locale_email_and_prompt_as_record_does(app, api, db):
+    """Locale, email and the default prompt come from the database inside the statement."""
+    from notifier import acceptances
+
+    title = 'Privacy {title} "Policy" \\ 😀'
+    version = publish_version(app, title=title)
+    odd_locale = 'fr"\\\n\x01\x7f\u2028é😀' * 5  # longer than 35 characters
+    users = {
+        "u-odd": 'a"\\\x01\x7fé😀@例え.jp',  # escaped character by character
+        "u-ascii": 'b"q\\@example.com',  # printable ASCII: to_json
+        "u-none": None,
+    }
+    for ext, email in users.items():
+        put_user(api, ext, email=email)
+    db.execute("UPDATE users SET locale = %s WHERE external_id = 'u-odd'", [odd_locale])
+    db.execute("UPDATE users SET locale = '' WHERE external_id = 'u-none'")
+    for ext in users:
+        response = accept(api, ext, version, locale="", user_agent='ua "😀"\x01')
+        assert response.status_code == 201, response.get_json()
+    rows = db.execute(
+        """SELECT a.*, u.external_id, c.salt, host(c.ip) AS ip, c.user_agent, c.email
+             FROM acceptances a JOIN users u ON u.id = a.user_id
+             JOIN acceptance_context c ON c.acceptance_id = a.id"""
+    ).fetchall()
+    by_user = {r["external_id"]: r for r in rows}
+    assert by_user["u-odd"]["locale"] == odd_locale[:35]
+    assert by_user["u-ascii"]["locale"] == "en" and by_user["u-none"]["locale"] == ""
+    for ext, row in by_user.items():
+        assert row["email"] == users[ext]
+        assert row["prompt_text"] == acceptances.DEFAULT_PROMPT.format(title=title)
+        assert row["context_sha256"] == evidence.context_digest(
+            row["salt"], row["ip"], row["user_agent"], row["email"]
+        )
+        assert row["row_hash"] == evidence.row_hash(row)
     result = app.test_cli_runner().invoke(args=["evidence", "verify"])
     assert result.exit_code == 0, result.output
 
@@ -260,3 +362,28 @@ def test_the_database_refuses_evidence_naming_a_delivery_that_does_not_exist(app
                 delivery_id=424242,
             )
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
+
+
+def test_text_postgresql_cannot_store_is_a_422_whoever_the_user(app, api, db):
+    """The request's text goes to PostgreSQL with the key check: NUL or a lone surrogate would
+    be a 500 there, so the view refuses it first, for known and unknown users alike."""
+    version = publish_version(app)
+    put_user(api, "u-1")
+    for name in ("locale", "prompt_text", "user_agent"):
+        for bad in ("a\x00b", "a\ud800b"):
+            for ext in ("u-1", "nobody"):
+                response = accept(api, ext, version, **{name: bad})
+                assert response.status_code == 422, (name, bad, ext, response.get_json())
+                assert name in response.get_json()["fields"]
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
+    assert accept(api, "u-1", version, locale="fr", user_agent="é😀").status_code == 201
+
+
+def test_a_raw_statement_numbers_each_placeholder_name_once(db):
+    from notifier.db import RawStatement
+
+    statement = RawStatement("SELECT %(a)s::int AS a, %(b)s::text AS b, %(a)s::int + 1 AS c")
+    assert statement.sql == "SELECT $1::int AS a, $2::text AS b, $1::int + 1 AS c"
+    assert statement.execute(db, {"b": "x", "a": 41}).fetchone() == {"a": 41, "b": "x", "c": 42}
+    with pytest.raises(ValueError):
+        RawStatement("SELECT 7 %% 2, %(a)s")

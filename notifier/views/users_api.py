@@ -151,11 +151,28 @@ def users_bulk():
     return jsonify(body), status
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _decision_body() -> dict:
     data = json_body()
     for name in ("user_agent", "prompt_text", "locale"):
-        if data.get(name) is not None and not isinstance(data[name], str):
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
             raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
+        # Sent to PostgreSQL with the key check, so refused here whatever the user and version.
+        if "\x00" in value or not value.isascii() and not _encodable(value):
+            raise ValidationError(
+                f"{name} contains a NUL character or an unpaired surrogate.",
+                fields={name: "text without NUL or unpaired surrogates"},
+            )
     delivery = data.get("delivery_id")
     if delivery is not None and (
         not isinstance(delivery, int) or isinstance(delivery, bool) or not 0 < delivery < 2**63
