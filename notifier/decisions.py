@@ -23,7 +23,7 @@ from datetime import datetime
 import psycopg
 from psycopg import Connection
 
-from . import acceptances, audience, db, evidence, fastpath, hostwebhooks
+from . import acceptances, audience, db, evidence, fastpath, hostwebhooks, pendingcache
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 
 
@@ -194,7 +194,12 @@ def decide(
     for attempt in (1, 2):
         try:
             with fastpath.connection() as conn:
-                return _decide(conn, params)
+                result = _decide(conn, params)
+                # Committed: tell every process's pending cache. Also on a retry, which may
+                # find the row the first attempt committed before its connection died.
+                if result[2] or attempt == 2:
+                    pendingcache.announce_decision(conn, result[0]["user_id"])
+                return result
         except psycopg.OperationalError:
             if attempt == 2:
                 raise

@@ -1,8 +1,11 @@
-"""A second, smaller connection pool for the pending endpoint, without per-checkout checks.
+"""A second, smaller connection pool for the API's hot paths, without per-checkout checks.
 
-The main pool runs `check_connection` (a round trip) on every checkout; on the endpoint a host
-calls on every page load that doubles the database work. A dead connection here fails one
-query, is discarded by the pool, and the caller retries once.
+The main pool runs `check_connection` (a round trip) on every checkout; on the endpoints a host
+calls on every page load or decision that doubles the database work. A dead connection here
+fails one query, is discarded by the pool, and the caller retries once.
+
+Decisions written on these connections are not announced by the `acceptances` trigger (see
+migration 0007: NOTIFY serialises commits); `decisions.decide` announces them itself.
 """
 
 from __future__ import annotations
@@ -36,12 +39,17 @@ def connection() -> AbstractContextManager[Connection]:
                     open=False,
                     timeout=5,
                     kwargs={"autocommit": True, "row_factory": dict_row},
-                    configure=db.configure,
+                    configure=_configure,
                     name="notifier-fastpath",
                 )
                 pool.open(wait=False)
                 state.update(pool=pool, pid=os.getpid())
     return pool.connection()
+
+
+def _configure(conn: Connection) -> None:
+    db.configure(conn)
+    conn.execute("SET notifier.app_announces_decisions = on")
 
 
 def close(app) -> None:

@@ -9,12 +9,15 @@ Staying correct:
 - Triggers announce every change that can alter an answer on the channel `notifier_pending`
   (migration 0007); a thread per process LISTENs and drops what changed: one user's state, or
   everything. PostgreSQL sends a notification only after its transaction is visible.
+- Except the API's decisions, the one frequent write: NOTIFY would serialise their commits, so
+  `decisions.decide` publishes them on Redis (`notifier:pending`) after commit, and a second
+  thread per process subscribes. Without Redis it falls back to NOTIFY.
 - A load that was in flight when its user (or everything) changed is not kept, so a read that
   began before a commit never lands in the cache after that commit's notification.
 - Time: the catalog is rebuilt at the next effective date or end of a grace period.
-- Without a live LISTEN connection (starting, PostgreSQL restarting) nothing is kept or served
-  from memory: every answer comes from the database, and a reconnect starts empty, since
-  notifications sent meanwhile were lost.
+- Unless both feeds are connected (starting, PostgreSQL or Redis restarting) nothing is kept or
+  served from memory: every answer comes from the database, and a reconnect starts empty,
+  since what was sent meanwhile was lost.
 - A change committed by another process is seen here once its notification arrives (normally
   well under a millisecond; a process busy on both cores can take a few). `PENDING_CACHE_STRICT`
   waits for the notifications committed so far before each answer (a round trip; the tests use
@@ -39,14 +42,17 @@ import psycopg
 from flask import Flask, current_app
 from prometheus_client import Counter
 from psycopg.rows import dict_row
+from redis import Redis
+from redis.exceptions import RedisError
 
-from . import db, fastpath, pending
+from . import db, fastpath, pending, queues
 from .errors import NotFound, Unauthorized
 from .pending import Catalog, UserState, load_catalog, load_user, load_users
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "notifier_pending"
+CHANNEL = "notifier_pending"  # PostgreSQL: every change but the API's own decisions
+REDIS_CHANNEL = "notifier:pending"  # Redis: the API's decisions (decisions.decide)
 LISTENER_NAME = "notifier-pending-listener"  # application_name, to find it in pg_stat_activity
 WARM_PAGE = 20_000
 # Notice a dead server within seconds, not after TCP's retransmissions (~15 minutes).
@@ -73,11 +79,15 @@ RESETS = Counter(
 
 
 class PendingCache:
-    def __init__(self, url: str, *, max_users: int, strict: bool) -> None:
+    def __init__(self, url: str, redis_url: str, *, max_users: int, strict: bool) -> None:
         self.url = url
+        self.redis_url = redis_url
         self.max_users = max_users
         self.strict = strict
         self._lock = threading.Lock()
+        # Served from memory only while both feeds are connected: PostgreSQL's notifications
+        # and Redis's channel (the API's decisions).
+        self._links = {"postgres": False, "redis": False}
         self._live = False
         self._generation = 0  # bumped whenever everything is dropped or a catalog installed
         self._catalog: Catalog | None = None
@@ -86,15 +96,13 @@ class PendingCache:
         # Per load running now, the users changed meanwhile (keyed by load: equal sets differ).
         self._in_flight: dict[int, set[int]] = {}
         self._loads = itertools.count()
-        self._syncs: dict[str, threading.Event] = {}
+        self._syncs: dict[str, list] = {}  # token → [feeds still to answer, event]
         self._stop = threading.Event()
         self.stats = {"hits": 0, "loads": 0, "dropped": 0, "resets": 0}
-        self._listener = threading.Thread(
-            target=self._listen, name="notifier-pending-listener", daemon=True
-        )
-        self._listener.start()
+        for target, name in ((self._listen, "listener"), (self._subscribe, "subscriber")):
+            threading.Thread(target=target, name=f"notifier-pending-{name}", daemon=True).start()
 
-    # -- the listener ------------------------------------------------------------------------
+    # -- the feeds ---------------------------------------------------------------------------
 
     def _listen(self) -> None:
         delay = 0.2
@@ -104,7 +112,7 @@ class PendingCache:
                     self.url, autocommit=True, application_name=LISTENER_NAME, **self._conninfo()
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._drop_all(live=True)  # notifications may have been missed until now
+                    self._link("postgres", up=True)
                     delay = 0.2
                     beat = time.monotonic()
                     while not self._stop.is_set():
@@ -113,12 +121,46 @@ class PendingCache:
                         if time.monotonic() - beat > _HEARTBEAT_SECONDS:
                             conn.execute("SELECT 1")
                             beat = time.monotonic()
-            except psycopg.Error as exc:
+            except Exception as exc:  # whatever it was, the feed is down until it reconnects
                 if not self._stop.is_set():
                     log.warning("pending cache: listener lost its connection: %s", exc)
-            self._drop_all(live=False)
+            self._link("postgres", up=False)
             self._stop.wait(delay)
             delay = min(delay * 2, 5.0)
+
+    def _subscribe(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            # The health check pings an idle subscription: a dead server is noticed in seconds.
+            client = Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, health_check_interval=_HEARTBEAT_SECONDS
+            )
+            try:
+                with client.pubsub() as pubsub:
+                    pubsub.subscribe(REDIS_CHANNEL)
+                    while not self._stop.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is None:
+                            continue
+                        if message["type"] == "subscribe":  # confirmed: nothing missed from now
+                            self._link("redis", up=True)
+                            delay = 0.2
+                        elif message["type"] == "message":
+                            self._handle(message["data"].decode())
+            except Exception as exc:  # whatever it was, the feed is down until it resubscribes
+                if not self._stop.is_set():
+                    log.warning("pending cache: Redis subscription lost: %s", exc)
+            finally:
+                client.close()
+            self._link("redis", up=False)
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _link(self, feed: str, *, up: bool) -> None:
+        """A feed connected or lost: what came before may have been missed, drop everything."""
+        with self._lock:
+            self._links[feed] = up
+        self._drop_all()
 
     def _conninfo(self) -> dict:
         host = psycopg.conninfo.conninfo_to_dict(self.url).get("host", "")
@@ -126,7 +168,7 @@ class PendingCache:
 
     def _handle(self, payload: str) -> None:
         kind, _, rest = payload.partition(" ")
-        if kind == "u":
+        if kind == "u" and rest.replace(" ", "").isdigit():
             ids = [int(i) for i in rest.split()]
             with self._lock:
                 for user_id in ids:
@@ -137,17 +179,21 @@ class PendingCache:
                 for changed in self._in_flight.values():
                     changed.update(ids)
         elif kind == "sync":
-            event = self._syncs.pop(rest, None)
-            if event is not None:
-                event.set()
+            with self._lock:
+                waiting = self._syncs.get(rest)
+                if waiting is not None:
+                    waiting[0] -= 1
+                    if waiting[0] == 0:
+                        del self._syncs[rest]
+                        waiting[1].set()
         else:  # 'all', or anything this version does not know: drop everything
-            self._drop_all(live=True)
+            self._drop_all()
 
-    def _drop_all(self, *, live: bool) -> None:
+    def _drop_all(self) -> None:
         with self._lock:
-            self._live = live
+            self._live = all(self._links.values())
             self._generation += 1
-            generation = self._generation
+            generation, live = self._generation, self._live
             self._catalog = None
             self._users, self._ids = {}, {}
             self.stats["resets"] += 1
@@ -161,14 +207,18 @@ class PendingCache:
     # -- reading -----------------------------------------------------------------------------
 
     def sync(self) -> bool:
-        """Wait until every notification committed before now has been handled."""
+        """Wait until every change committed before now has been handled (both feeds)."""
         token = secrets.token_hex(8)
-        event = self._syncs[token] = threading.Event()
+        event = threading.Event()
+        with self._lock:
+            self._syncs[token] = [2, event]
         with fastpath.connection() as conn:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"sync {token}"))
+        queues.redis_connection().publish(REDIS_CHANNEL, f"sync {token}")
         if event.wait(5.0):
             return True
-        self._syncs.pop(token, None)
+        with self._lock:
+            self._syncs.pop(token, None)
         return False
 
     def catalog(self, now: datetime) -> Catalog | None:
@@ -288,6 +338,7 @@ def for_app(app: Flask | None = None) -> PendingCache | None:
             if cache is None or state.get("pid") != os.getpid():
                 cache = PendingCache(
                     app.config["DATABASE_URL"],
+                    app.config["REDIS_URL"],
                     max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
                     strict=app.config.get("PENDING_CACHE_STRICT", False),
                 )
@@ -300,6 +351,20 @@ def close(app: Flask) -> None:
     if state.get("cache") is not None and state.get("pid") == os.getpid():
         state["cache"].close()
         state["cache"] = None
+
+
+def announce_decision(conn: psycopg.Connection, user_id: int) -> None:
+    """After the API committed a decision: every process drops that user's state.
+
+    Through Redis, because NOTIFY would serialise the API's commits (migration 0007). If Redis
+    cannot take it, through PostgreSQL after all: a slow announcement beats a stale prompt.
+    """
+    message = f"u {user_id}"
+    try:
+        queues.redis_connection().publish(REDIS_CHANNEL, message)
+    except RedisError as exc:
+        log.warning("pending cache: announcing a decision through PostgreSQL: %s", exc)
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
 
 
 # -- the API's answer -----------------------------------------------------------------------

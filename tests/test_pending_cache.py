@@ -262,7 +262,7 @@ def test_random_histories_answer_as_the_database_does(app, api, api_key):
 
 def test_notifications_name_the_changed_users(app, api, database):
     """The triggers: a decision names its user; big updates are batched, then collapse."""
-    from notifier import db
+    from notifier import acceptances, audience, db
 
     version = publish_version(app)
     for n in range(3):
@@ -284,13 +284,19 @@ def test_notifications_name_the_changed_users(app, api, database):
                 "SELECT 'more-' || n FROM generate_series(1, 5000) n"
             )
             conn.execute("UPDATE users SET segment = 'c'")
-        accept(api, "u-1", version)
+            user = audience.get_user(conn, "u-2", None)
+            found = acceptances.find_version(conn, {"version_uid": str(version.uid)})
+            with conn.transaction():  # the widget's and the email link's path
+                acceptances.record(
+                    conn, user, found, decision="accepted", method="click", now=datetime.now(UTC)
+                )
+        accept(api, "u-1", version)  # the API's: announced on Redis, not here
         notes = [n.payload for n in listen.notifies(timeout=1.0)]
     assert notes[0] == f"u {ids[0]}"  # not the draft edit, not last_used_at
     bulk = notes[1:4]
     assert sorted(len(m.split()) - 1 for m in bulk) == [200, 500, 500]
     assert notes[4] == "all"  # 6,203 users in one statement
-    assert notes[5] == f"u {ids[1]}"
+    assert notes[5] == f"u {ids[2]}"
     assert len(notes) == 6
 
 
@@ -328,3 +334,68 @@ def test_many_threads_reading_and_deciding_end_consistent(app, api, api_key, eve
         )
 
     assert _until(settled, timeout=5)
+
+
+def test_api_decisions_are_announced_on_redis_and_through_postgres_without_it(
+    app, api, api_key, eventual, servers, monkeypatch
+):
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from notifier import queues
+
+    versions = [publish_version(app), publish_version(app, slug="terms", title="Terms")]
+    put_user(api, "u-1")
+    cache = _live(eventual)
+    client = eventual.test_client()
+    with Redis.from_url(servers["REDIS_URL"]).pubsub() as pubsub:
+        pubsub.subscribe("notifier:pending")
+        assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+        assert len(_get(client, api_key, "u-1").get_json()["pending"]) == 2
+        assert accept(api, "u-1", versions[0]).status_code == 201
+        message = pubsub.get_message(timeout=2)
+        user_id = int(message["data"].decode().split()[1])
+    assert _until(lambda: len(_get(client, api_key, "u-1").get_json()["pending"]) == 1)
+
+    class Down:
+        def publish(self, *args):
+            raise RedisConnectionError("Redis is down")
+
+    with app.app_context():
+        real = queues.redis_connection()
+    monkeypatch.setattr(queues, "redis_connection", lambda app=None: Down())
+    dropped = cache.stats["dropped"]
+    assert accept(api, "u-1", versions[1]).status_code == 201  # announced through PostgreSQL
+    monkeypatch.setattr(queues, "redis_connection", lambda app=None: real)
+    assert _until(lambda: _get(client, api_key, "u-1").get_json()["pending"] == [])
+    assert cache.stats["dropped"] > dropped
+    assert user_id > 0
+
+
+def test_without_its_redis_subscription_every_answer_comes_from_the_database(
+    app, api, api_key, eventual, servers
+):
+    from redis import Redis
+
+    version = publish_version(app)
+    put_user(api, "u-1")
+    cache = _live(eventual)
+    client = eventual.test_client()
+    assert len(_get(client, api_key, "u-1").get_json()["pending"]) == 1
+    redis = Redis.from_url(servers["REDIS_URL"])
+    assert redis.client_kill_filter(_type="pubsub") >= 1
+    assert _until(lambda: not cache._live, timeout=3), "the subscriber did not notice"
+    assert accept(api, "u-1", version).status_code == 201
+    assert _get(client, api_key, "u-1").get_json()["pending"] == []
+    assert _until(lambda: cache._live, timeout=10), "the subscriber did not come back"
+    assert _get(client, api_key, "u-1").get_json()["pending"] == []
+
+
+def test_a_message_it_cannot_read_drops_everything(app, api, api_key):
+    publish_version(app)
+    put_user(api, "u-1")
+    cache = _live(app)
+    _get(app.test_client(), api_key, "u-1")
+    assert cache._catalog is not None
+    cache._handle("u 12 x")
+    assert cache._catalog is None and cache._users == {}

@@ -1,7 +1,8 @@
 -- Every change that can alter a user's pending answer is announced on the channel
 -- `notifier_pending`, so each web process can keep those answers in memory and drop what a
 -- commit made stale (notifier/pendingcache.py). Triggers, not application code, announce it:
--- every write path is covered, including ones added later and hand-written SQL.
+-- every write path is covered, including ones added later and hand-written SQL (the one
+-- exception, the API's own decisions, is below).
 --   'u 12 40 …'  these users' decisions or details changed (user ids, at most 500 a message);
 --   'all'        policies, published versions, grace periods or API keys changed.
 -- PostgreSQL delivers a notification only once its transaction commits, in commit order, and
@@ -16,6 +17,11 @@ END;
 $$;
 
 -- A decision: one row per statement on every path, so a row trigger (the cheapest).
+-- Except on the API's decision path: a notifying transaction holds a database-wide lock from
+-- its commit until the commit is flushed, so NOTIFY serialises those commits (it cut API
+-- acceptances per second by a third). That path's connections set
+-- `notifier.app_announces_decisions` and announce each decision through Redis after commit
+-- (notifier/decisions.py, notifier/fastpath.py).
 CREATE FUNCTION notify_pending_decision() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -26,7 +32,9 @@ $$;
 
 CREATE TRIGGER acceptances_notify_pending
     AFTER INSERT ON acceptances
-    FOR EACH ROW EXECUTE FUNCTION notify_pending_decision();
+    FOR EACH ROW
+    WHEN (current_setting('notifier.app_announces_decisions', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION notify_pending_decision();
 
 -- Users changed or deleted (an import updates thousands in one statement): the ids from the
 -- statement's transition table `changed`, 500 to a message; over 5,000, one 'all'.
