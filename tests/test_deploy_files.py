@@ -66,6 +66,10 @@ def test_image_holds_the_app_and_serves_it_with_gunicorn():
     argv = yaml.safe_load(cmd.replace("\\\n", ""))
     assert argv[0] == "gunicorn" and argv[-1] == "notifier:create_app()"
     assert "--preload" not in argv  # each worker opens its own pools after the fork
+    # The benchmarked shape: gthread, a process count gunicorn takes from WEB_CONCURRENCY.
+    assert argv[argv.index("--worker-class") + 1] == "gthread"
+    assert "--workers" not in argv
+    assert re.search(r"^ENV WEB_CONCURRENCY=[1-9]\d*$", DOCKERFILE, flags=re.M)
     assert re.search(r"^USER (?!root)\w+", DOCKERFILE, flags=re.M)
 
 
