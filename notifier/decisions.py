@@ -195,15 +195,15 @@ def decide(
         try:
             with fastpath.connection() as conn:
                 result = _decide(conn, params)
-                # Committed: tell every process's pending cache. Also on a retry, which may
-                # find the row the first attempt committed before its connection died.
-                if result[2] or attempt == 2:
-                    pendingcache.announce_decision(conn, result[0]["user_id"])
-                return result
+            break
         except psycopg.OperationalError:
             if attempt == 2:
                 raise
-    raise AssertionError("unreachable")
+    # Committed: tell every process's pending cache, with the connection back in the pool.
+    # Also when the row already existed: the request that wrote it may have died before
+    # announcing it, and this is its client's retry.
+    pendingcache.announce_decision(result[0]["user_id"])
+    return result
 
 
 def decide_params(key_sha256: str, external_id: str, ref: VersionRef, **kw) -> dict:

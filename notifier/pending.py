@@ -15,6 +15,7 @@ for the API's hot path. Timestamps are ISO 8601 in UTC.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -58,19 +59,24 @@ KEYS_SQL = """
  LEFT JOIN api_key_settings s ON s.api_key_id = k.id
 """
 
-# Users and their decisions on the catalog's versions; `%(where)s` picks one user or a range.
+# Users and their decisions on the catalog's versions, from `u`: one user, or a page of them.
 _USERS_SQL = """
     SELECT u.external_id, u.id, u.api_key_id,
            array_agg(a.version_id) FILTER (WHERE a.decision = 'accepted') AS accepted,
            array_agg(a.version_id) FILTER (WHERE a.decision = 'declined') AS declined,
            array_agg(a.recorded_at) FILTER (WHERE a.decision = 'declined') AS declined_at
-      FROM users u
+      FROM ({users}) u
  LEFT JOIN acceptances a ON a.user_id = u.id AND a.version_id = ANY(%(versions)s)
-     WHERE u.erased_at IS NULL AND {where}
-  GROUP BY u.id
+  GROUP BY u.id, u.external_id, u.api_key_id
+  ORDER BY u.id
 """
-USER_SQL = _USERS_SQL.format(where="u.external_id = %(ext)s")
-USERS_PAGE_SQL = _USERS_SQL.format(where="u.id > %(after)s AND u.id <= %(upto)s")
+USER_SQL = _USERS_SQL.format(
+    users="SELECT * FROM users WHERE external_id = %(ext)s AND erased_at IS NULL"
+)
+USERS_PAGE_SQL = _USERS_SQL.format(
+    users="SELECT * FROM users WHERE id > %(after)s AND erased_at IS NULL ORDER BY id "
+    "LIMIT %(limit)s"
+)
 
 
 def iso(moment: datetime) -> str:
@@ -102,15 +108,21 @@ class Catalog:
     keys: dict[str, Key]
     version_ids: list[int]
     valid_until: datetime  # the next effective date or end of grace: then it must be rebuilt
-    # (base URL, accepted, declined) → the answer's text around the user's id and accept link.
-    # Users with the same decisions share one entry: a few per catalog in practice.
+    loaded: float = field(default_factory=time.monotonic)
+    # (base URL, accepted) → the answer's text around the user's id and accept link, for users
+    # who declined nothing. Users who accepted the same versions share it: a few per catalog.
     _shapes: dict[tuple, tuple[str, ...]] = field(default_factory=dict)
 
-    def shape(self, base: str, accepted: tuple[int, ...], declined: tuple) -> tuple[str, ...]:
+    def shape(self, base: str, accepted: tuple[int, ...]) -> tuple[str, ...]:
+        found = self._shapes.get((base, accepted))
+        if found is None:
+            if len(self._shapes) > 1_000:  # bases come from the Host header: keep it bounded
+                self._shapes.clear()
+            found = self._shapes[(base, accepted)] = self.build_shape(base, accepted, ())
+        return found
+
+    def build_shape(self, base: str, accepted: tuple[int, ...], declined: tuple) -> tuple[str, ...]:
         """The answer's text split where the accept link goes (after each item's links)."""
-        found = self._shapes.get((base, accepted, declined))
-        if found is not None:
-            return found
         base_json = json.dumps(base)[1:-1]
         items, blocking = [], False  # each item's text up to its accept link
         for candidates in self.policies:
@@ -126,22 +138,20 @@ class Catalog:
             pieces = [',"pending":[' + items[0], *("}}," + item for item in items[1:]), "}}" + end]
         else:
             pieces = [',"pending":[' + end]
-        if len(self._shapes) > 1_000:  # bases come from the Host header: keep this bounded
-            self._shapes.clear()
-        found = self._shapes[(base, accepted, declined)] = tuple(pieces)
-        return found
+        return tuple(pieces)
 
 
 class UserState(NamedTuple):
-    """A plain tuple (of ints and strings), so the garbage collector never walks the cache."""
+    """A plain tuple (of numbers and strings), so the garbage collector never walks the cache."""
 
     id: int
     api_key_id: int | None
     accepted: tuple[int, ...]  # catalog versions this user accepted
     declined: tuple[tuple[int, str], ...]  # (version id, when, ISO 8601) for those declined
+    loaded: float  # time.monotonic() when read from the database
 
 
-def load_catalog(conn: Connection, now: datetime) -> Catalog:
+def load_catalog(conn: Connection, now: datetime, *, with_keys: bool = True) -> Catalog:
     rows = conn.execute(CATALOG_SQL, {"now": now}).fetchall()
     by_policy: dict[int, list[Candidate]] = {}
     valid_until = _FOREVER
@@ -157,10 +167,12 @@ def load_catalog(conn: Connection, now: datetime) -> Catalog:
             by_policy.setdefault(row["policy_id"], [])
             continue
         by_policy.setdefault(row["policy_id"], []).append(_candidate(row, now, blocks_at))
-    keys = {
-        r["key_sha256"]: Key(r["id"], r["revoked"], r["scoped"])
-        for r in conn.execute(KEYS_SQL).fetchall()
-    }
+    keys = {}
+    if with_keys:  # the cache checks keys from memory; the database path already has its key
+        keys = {
+            r["key_sha256"]: Key(r["id"], r["revoked"], r["scoped"])
+            for r in conn.execute(KEYS_SQL).fetchall()
+        }
     return Catalog(
         policies=[c for c in by_policy.values() if c],
         keys=keys,
@@ -190,32 +202,38 @@ def _candidate(row: dict, now: datetime, blocks_at: datetime) -> Candidate:
     return Candidate(row["id"], head, tail, blocking)
 
 
-def _user_state(row: dict) -> UserState:
+def _user_state(row: dict, loaded: float) -> UserState:
     declined = ()
     if row["declined"]:
         declined = tuple(sorted(zip(row["declined"], map(iso, row["declined_at"]), strict=True)))
-    return UserState(row["id"], row["api_key_id"], tuple(sorted(row["accepted"] or ())), declined)
+    accepted = tuple(sorted(row["accepted"] or ()))
+    return UserState(row["id"], row["api_key_id"], accepted, declined, loaded)
 
 
 def load_user(conn: Connection, catalog: Catalog, external_id: str) -> UserState | None:
+    loaded = time.monotonic()
     row = conn.execute(USER_SQL, {"ext": external_id, "versions": catalog.version_ids}).fetchone()
-    return None if row is None else _user_state(row)
+    return None if row is None else _user_state(row, loaded)
 
 
 def load_users(
-    conn: Connection, catalog: Catalog, after: int, upto: int
+    conn: Connection, catalog: Catalog, after: int, limit: int
 ) -> list[tuple[str, UserState]]:
-    """Users with ids in (after, upto]: a page of the cache's warm-up."""
+    """Up to `limit` users with ids above `after`, in id order: a page of the cache's warm-up."""
+    loaded = time.monotonic()
     rows = conn.execute(
-        USERS_PAGE_SQL, {"after": after, "upto": upto, "versions": catalog.version_ids}
+        USERS_PAGE_SQL, {"after": after, "limit": limit, "versions": catalog.version_ids}
     ).fetchall()
-    return [(row["external_id"], _user_state(row)) for row in rows]
+    return [(row["external_id"], _user_state(row, loaded)) for row in rows]
 
 
 def render(catalog: Catalog, user: UserState, external_id: str, base: str) -> str:
     """The pending answer as JSON text: per policy, the first candidate not yet accepted."""
     accept = json.dumps(f"{base}api/v1/users/{quote(external_id, safe=_SEGMENT_SAFE)}/acceptances")
-    shape = catalog.shape(base, user.accepted, user.declined)
+    if user.declined:  # each decline has its own time: such answers are not shared
+        shape = catalog.build_shape(base, user.accepted, user.declined)
+    else:
+        shape = catalog.shape(base, user.accepted)
     return f'{{"external_id":{json.dumps(external_id)}{accept.join(shape)}'
 
 
@@ -227,7 +245,7 @@ def visible(key: Key, user: UserState | None) -> bool:
 def answer(conn: Connection, external_id: str, scope: int | None, now: datetime, base: str):
     """The answer straight from the database (admin pages, the widget, a cold cache): the
     JSON text, or None when no such user is visible to `scope`."""
-    catalog = load_catalog(conn, now)
+    catalog = load_catalog(conn, now, with_keys=False)
     user = load_user(conn, catalog, external_id)
     if user is None or (scope is not None and user.api_key_id != scope):
         return None

@@ -34,6 +34,7 @@ import itertools
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -61,8 +62,16 @@ _KEEPALIVES = {
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 2,
+    "tcp_user_timeout": 9000,  # also while a heartbeat waits unacknowledged (keepalives do not)
+}
+_REDIS_KEEPALIVES = {
+    socket.TCP_KEEPIDLE: 5,
+    socket.TCP_KEEPINTVL: 2,
+    socket.TCP_KEEPCNT: 2,
+    socket.TCP_USER_TIMEOUT: 9000,
 }
 _HEARTBEAT_SECONDS = 10.0
+_ECHO_TIMEOUT_SECONDS = 5.0
 
 # What operators watch (summed over gunicorn's workers in multiprocess mode): a cache that
 # answers from the database for long, or keeps resetting, is a cache that is not working.
@@ -79,10 +88,15 @@ RESETS = Counter(
 
 
 class PendingCache:
-    def __init__(self, url: str, redis_url: str, *, max_users: int, strict: bool) -> None:
+    def __init__(
+        self, url: str, redis_url: str, *, max_users: int, max_age: float, strict: bool
+    ) -> None:
         self.url = url
         self.redis_url = redis_url
         self.max_users = max_users
+        # Anything kept is read again after this long, whatever was announced: a bound on the
+        # harm of an announcement that never came (a process killed between commit and publish).
+        self.max_age = max_age
         self.strict = strict
         self._lock = threading.Lock()
         # Served from memory only while both feeds are connected: PostgreSQL's notifications
@@ -98,8 +112,14 @@ class PendingCache:
         self._loads = itertools.count()
         self._syncs: dict[str, list] = {}  # token → [feeds still to answer, event]
         self._stop = threading.Event()
-        self.stats = {"hits": 0, "loads": 0, "dropped": 0, "resets": 0}
-        for target, name in ((self._listen, "listener"), (self._subscribe, "subscriber")):
+        self.stats = {"hits": 0, "loads": 0, "dropped": 0, "resets": 0}  # approximate
+        self._warm_wanted: tuple[Catalog | None, int] | None = None
+        self._warm_event = threading.Event()
+        for target, name in (
+            (self._listen, "listener"),
+            (self._subscribe, "subscriber"),
+            (self._warm_loop, "warm-up"),
+        ):
             threading.Thread(target=target, name=f"notifier-pending-{name}", daemon=True).start()
 
     # -- the feeds ---------------------------------------------------------------------------
@@ -130,15 +150,26 @@ class PendingCache:
 
     def _subscribe(self) -> None:
         delay = 0.2
+        tcp = not self.redis_url.startswith("unix:")
+        options = {"socket_keepalive": True, "socket_keepalive_options": _REDIS_KEEPALIVES}
         while not self._stop.is_set():
-            # The health check pings an idle subscription: a dead server is noticed in seconds.
             client = Redis.from_url(
-                self.redis_url, socket_connect_timeout=2, health_check_interval=_HEARTBEAT_SECONDS
+                self.redis_url, socket_connect_timeout=2, **(options if tcp else {})
             )
+            publisher = Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=5)
             try:
                 with client.pubsub() as pubsub:
                     pubsub.subscribe(REDIS_CHANNEL)
+                    # A subscription only receives: it would not notice a server that vanished
+                    # without a word. Every few seconds it must hear its own echo.
+                    echo, echo_sent, last_echo = None, 0.0, time.monotonic()
                     while not self._stop.is_set():
+                        now = time.monotonic()
+                        if echo is None and now - last_echo > _HEARTBEAT_SECONDS:
+                            echo, echo_sent = f"ping {secrets.token_hex(8)}", now
+                            publisher.publish(REDIS_CHANNEL, echo)
+                        elif echo is not None and now - echo_sent > _ECHO_TIMEOUT_SECONDS:
+                            raise ConnectionError("no echo from Redis in time")
                         message = pubsub.get_message(timeout=1.0)
                         if message is None:
                             continue
@@ -146,12 +177,17 @@ class PendingCache:
                             self._link("redis", up=True)
                             delay = 0.2
                         elif message["type"] == "message":
-                            self._handle(message["data"].decode())
+                            data = message["data"].decode()
+                            if data == echo:
+                                echo, last_echo = None, time.monotonic()
+                            else:
+                                self._handle(data)
             except Exception as exc:  # whatever it was, the feed is down until it resubscribes
                 if not self._stop.is_set():
                     log.warning("pending cache: Redis subscription lost: %s", exc)
             finally:
                 client.close()
+                publisher.close()
             self._link("redis", up=False)
             self._stop.wait(delay)
             delay = min(delay * 2, 5.0)
@@ -178,6 +214,8 @@ class PendingCache:
                         self.stats["dropped"] += 1
                 for changed in self._in_flight.values():
                     changed.update(ids)
+        elif kind == "ping":  # another process's echo
+            pass
         elif kind == "sync":
             with self._lock:
                 waiting = self._syncs.get(rest)
@@ -212,14 +250,16 @@ class PendingCache:
         event = threading.Event()
         with self._lock:
             self._syncs[token] = [2, event]
-        with fastpath.connection() as conn:
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"sync {token}"))
-        queues.redis_connection().publish(REDIS_CHANNEL, f"sync {token}")
-        if event.wait(5.0):
-            return True
-        with self._lock:
-            self._syncs.pop(token, None)
-        return False
+        try:
+            with fastpath.connection() as conn:
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"sync {token}"))
+            queues.redis_connection().publish(REDIS_CHANNEL, f"sync {token}")
+            return event.wait(5.0)
+        except (psycopg.Error, RedisError):
+            return False  # answered from the database instead
+        finally:
+            with self._lock:
+                self._syncs.pop(token, None)
 
     def catalog(self, now: datetime) -> Catalog | None:
         """The catalog for `now`, loaded if needed; None when nothing may be served from memory."""
@@ -227,7 +267,11 @@ class PendingCache:
             return None
         found = self._catalog
         # Loaded a moment after `now` is as good: the request could have come that moment later.
-        if found is not None and now < found.valid_until:
+        if (
+            found is not None
+            and now < found.valid_until
+            and time.monotonic() - found.loaded < self.max_age
+        ):
             return found
         generation = self._generation
         with fastpath.connection() as conn:
@@ -249,7 +293,11 @@ class PendingCache:
 
     def user(self, catalog: Catalog, external_id: str) -> UserState | None:
         found = self._users.get(external_id)
-        if found is not None and catalog is self._catalog:
+        if (
+            found is not None
+            and catalog is self._catalog
+            and time.monotonic() - found.loaded < self.max_age
+        ):
             self.stats["hits"] += 1
             FROM_MEMORY.inc()
             return found
@@ -287,39 +335,52 @@ class PendingCache:
         self._ids[state.id] = external_id
 
     def _start_warm(self, catalog: Catalog | None, generation: int) -> None:
-        threading.Thread(
-            target=self._warm, args=(catalog, generation), name="notifier-pending-warm", daemon=True
-        ).start()
+        """Ask the warm-up thread to load (the catalog, unless given, and) the users for
+        `generation`. One thread: a burst of resets queues one warm-up, not one per reset."""
+        with self._lock:
+            self._warm_wanted = (catalog, generation)
+        self._warm_event.set()
+
+    def _warm_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._warm_event.wait(1.0):
+                continue
+            self._warm_event.clear()
+            with self._lock:
+                wanted, self._warm_wanted = self._warm_wanted, None
+            if wanted is not None:
+                try:
+                    self._warm(*wanted)
+                except Exception as exc:  # the cache still answers: users load on request
+                    log.warning("pending cache: warm-up stopped: %s", exc)
 
     def _warm(self, catalog: Catalog | None, generation: int) -> None:
         """Load the catalog (unless given) and then users page by page, while nothing changes."""
-        try:
-            with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
-                db.configure(conn)
-                if catalog is None:
-                    catalog = load_catalog(conn, datetime.now(UTC))
-                    if not self._install(catalog, generation):
-                        return  # something changed meanwhile: its own warm-up is running
-                    generation += 1
-                top = conn.execute("SELECT coalesce(max(id), 0) AS top FROM users").fetchone()
-                after = 0
-                while after < top["top"] and len(self._users) < self.max_users:
-                    _, load, changed = self._begin_load()
-                    try:
-                        page = load_users(conn, catalog, after, after + WARM_PAGE)
-                    finally:
-                        with self._lock:
-                            del self._in_flight[load]
+        with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+            db.configure(conn)
+            if catalog is None:
+                catalog = load_catalog(conn, datetime.now(UTC))
+                if not self._install(catalog, generation):
+                    return  # something changed meanwhile, and asked for its own warm-up
+                generation += 1
+            after = 0
+            while len(self._users) < self.max_users:
+                _, load, changed = self._begin_load()
+                try:
+                    page = load_users(conn, catalog, after, WARM_PAGE)
+                finally:
                     with self._lock:
-                        if generation != self._generation:
-                            return  # everything was dropped meanwhile: a new warm-up runs
-                        for external_id, state in page:
-                            if state.id not in changed and len(self._users) < self.max_users:
-                                self._users.setdefault(external_id, state)
-                                self._ids[state.id] = external_id
-                    after += WARM_PAGE
-        except psycopg.Error as exc:
-            log.warning("pending cache: warm-up stopped: %s", exc)
+                        del self._in_flight[load]
+                with self._lock:
+                    if generation != self._generation:
+                        return  # everything was dropped meanwhile
+                    for external_id, state in page:
+                        if state.id not in changed and len(self._users) < self.max_users:
+                            self._users.setdefault(external_id, state)
+                            self._ids[state.id] = external_id
+                if len(page) < WARM_PAGE:
+                    return
+                after = page[-1][1].id
 
 
 _lock = threading.Lock()
@@ -340,6 +401,7 @@ def for_app(app: Flask | None = None) -> PendingCache | None:
                     app.config["DATABASE_URL"],
                     app.config["REDIS_URL"],
                     max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
+                    max_age=app.config.get("PENDING_CACHE_MAX_AGE", 300),
                     strict=app.config.get("PENDING_CACHE_STRICT", False),
                 )
                 state.update(cache=cache, pid=os.getpid())
@@ -353,18 +415,21 @@ def close(app: Flask) -> None:
         state["cache"] = None
 
 
-def announce_decision(conn: psycopg.Connection, user_id: int) -> None:
+def announce_decision(user_id: int) -> None:
     """After the API committed a decision: every process drops that user's state.
 
     Through Redis, because NOTIFY would serialise the API's commits (migration 0007). If Redis
     cannot take it, through PostgreSQL after all: a slow announcement beats a stale prompt.
+    (Should a process die between the commit and this, the state it leaves in other processes
+    is still reloaded after `PENDING_CACHE_MAX_AGE`.)
     """
     message = f"u {user_id}"
     try:
         queues.redis_connection().publish(REDIS_CHANNEL, message)
     except RedisError as exc:
         log.warning("pending cache: announcing a decision through PostgreSQL: %s", exc)
-        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
+        with fastpath.connection() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
 
 
 # -- the API's answer -----------------------------------------------------------------------

@@ -262,7 +262,7 @@ def test_random_histories_answer_as_the_database_does(app, api, api_key):
 
 def test_notifications_name_the_changed_users(app, api, database):
     """The triggers: a decision names its user; big updates are batched, then collapse."""
-    from notifier import acceptances, audience, db
+    from notifier import acceptances, audience, db, hostkeys
 
     version = publish_version(app)
     for n in range(3):
@@ -290,6 +290,10 @@ def test_notifications_name_the_changed_users(app, api, database):
                 acceptances.record(
                     conn, user, found, decision="accepted", method="click", now=datetime.now(UTC)
                 )
+            key_id = conn.execute("SELECT id FROM api_keys").fetchone()["id"]
+            hostkeys.settings(conn, key_id)  # the key page's view: creates the row once…
+            hostkeys.settings(conn, key_id)  # …and then changes nothing
+            conn.execute("UPDATE api_key_settings SET webhook_url = 'https://h.example/'")
         accept(api, "u-1", version)  # the API's: announced on Redis, not here
         notes = [n.payload for n in listen.notifies(timeout=1.0)]
     assert notes[0] == f"u {ids[0]}"  # not the draft edit, not last_used_at
@@ -399,3 +403,36 @@ def test_a_message_it_cannot_read_drops_everything(app, api, api_key):
     assert cache._catalog is not None
     cache._handle("u 12 x")
     assert cache._catalog is None and cache._users == {}
+
+
+def test_kept_state_is_read_again_after_the_maximum_age(app, api, api_key, monkeypatch):
+    app.config["PENDING_CACHE_MAX_AGE"] = 1
+    version = publish_version(app)
+    put_user(api, "u-1")
+    cache = _live(app)
+    client = app.test_client()
+    _get(client, api_key, "u-1")
+    hits = cache.stats["hits"]
+    _get(client, api_key, "u-1")
+    assert cache.stats["hits"] == hits + 1
+    # A decision nobody announces, as if its process died between the commit and the publish.
+    monkeypatch.setattr(pendingcache, "announce_decision", lambda user_id: None)
+    assert accept(api, "u-1", version).status_code == 201
+    assert len(_get(client, api_key, "u-1").get_json()["pending"]) == 1  # stale, for now
+    time.sleep(1.1)
+    assert _get(client, api_key, "u-1").get_json()["pending"] == []
+
+
+def test_a_repeated_decision_is_announced_again(app, api, api_key, eventual, monkeypatch):
+    version = publish_version(app)
+    put_user(api, "u-1")
+    announced = []
+    real = pendingcache.announce_decision
+    monkeypatch.setattr(
+        pendingcache,
+        "announce_decision",
+        lambda user_id: (announced.append(user_id), real(user_id)),
+    )
+    assert accept(api, "u-1", version).status_code == 201
+    assert accept(api, "u-1", version).status_code == 200  # a client's retry
+    assert len(announced) == 2 and announced[0] == announced[1]

@@ -81,19 +81,35 @@ $$;
 CREATE TRIGGER policy_versions_notify_pending
     AFTER INSERT OR UPDATE OR DELETE ON policy_versions
     FOR EACH ROW EXECUTE FUNCTION notify_pending_published();
+-- Row triggers with conditions: a statement that changes nothing, or nothing an answer shows
+-- (a key's webhook URL, `last_used_at`, which the API touches once a minute, an
+-- `INSERT … ON CONFLICT DO NOTHING`), must not empty every cache. One transaction's identical
+-- 'all's are sent once.
 CREATE TRIGGER policies_notify_pending
-    AFTER INSERT OR UPDATE OR DELETE ON policies
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_pending_all();
+    AFTER UPDATE ON policies FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.slug IS DISTINCT FROM NEW.slug)
+    EXECUTE FUNCTION notify_pending_all();
+CREATE TRIGGER policies_notify_pending_delete
+    AFTER DELETE ON policies FOR EACH ROW EXECUTE FUNCTION notify_pending_all();
 CREATE TRIGGER version_grace_notify_pending
     AFTER INSERT OR UPDATE OR DELETE ON version_grace
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_pending_all();
--- Keys: not `last_used_at`, which the API touches once a minute.
+    FOR EACH ROW EXECUTE FUNCTION notify_pending_all();
 CREATE TRIGGER api_keys_notify_pending
-    AFTER INSERT OR DELETE OR UPDATE OF key_sha256, revoked_at ON api_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_pending_all();
-CREATE TRIGGER api_key_settings_notify_pending
-    AFTER INSERT OR UPDATE OR DELETE ON api_key_settings
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_pending_all();
+    AFTER INSERT OR DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION notify_pending_all();
+CREATE TRIGGER api_keys_notify_pending_update
+    AFTER UPDATE ON api_keys FOR EACH ROW
+    WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at
+          OR OLD.key_sha256 IS DISTINCT FROM NEW.key_sha256)
+    EXECUTE FUNCTION notify_pending_all();
+CREATE TRIGGER api_key_settings_notify_pending_insert
+    AFTER INSERT ON api_key_settings FOR EACH ROW WHEN (NEW.scoped)
+    EXECUTE FUNCTION notify_pending_all();
+CREATE TRIGGER api_key_settings_notify_pending_update
+    AFTER UPDATE ON api_key_settings FOR EACH ROW WHEN (OLD.scoped IS DISTINCT FROM NEW.scoped)
+    EXECUTE FUNCTION notify_pending_all();
+CREATE TRIGGER api_key_settings_notify_pending_delete
+    AFTER DELETE ON api_key_settings FOR EACH ROW WHEN (OLD.scoped)
+    EXECUTE FUNCTION notify_pending_all();
 
 -- TRUNCATE of any of them (tests, restores).
 CREATE TRIGGER acceptances_notify_pending_truncate
