@@ -81,7 +81,7 @@ def config_from_env() -> dict:
         # Pending answers kept in memory per process (notifier/pendingcache.py).
         "PENDING_CACHE": _bool("PENDING_CACHE", True),
         "PENDING_CACHE_USERS": _int("PENDING_CACHE_USERS", 200_000),
-        "PENDING_CACHE_MAX_AGE": _int("PENDING_CACHE_MAX_AGE", 300),
+        "PENDING_CACHE_MAX_AGE": _int("PENDING_CACHE_MAX_AGE", 3600),
         "PENDING_CACHE_STRICT": _bool("PENDING_CACHE_STRICT", False),
         "RETENTION_DAYS": _int("RETENTION_DAYS", 400),
         # Notices and sending (docs/notifications.md).

@@ -30,6 +30,7 @@ entry is dropped.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -38,6 +39,7 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
+from random import random
 
 import psycopg
 from flask import Flask, current_app
@@ -94,8 +96,9 @@ class PendingCache:
         self.url = url
         self.redis_url = redis_url
         self.max_users = max_users
-        # Anything kept is read again after this long, whatever was announced: a bound on the
-        # harm of an announcement that never came (a process killed between commit and publish).
+        # A user kept is read again after this long, whatever was announced: a bound on the
+        # harm of an API decision's announcement that never came (a process killed between its
+        # commit and its publish). The rest is announced by triggers, in the same transaction.
         self.max_age = max_age
         self.strict = strict
         self._lock = threading.Lock()
@@ -105,7 +108,9 @@ class PendingCache:
         self._live = False
         self._generation = 0  # bumped whenever everything is dropped or a catalog installed
         self._catalog: Catalog | None = None
-        self._users: dict[str, UserState] = {}
+        # external id → UserState as a plain tuple: the collector stops tracking plain tuples of
+        # numbers and strings (not NamedTuple instances), so full passes do not walk them.
+        self._users: dict[str, tuple] = {}
         self._ids: dict[int, str] = {}  # user id → external id, to drop a user by id
         # Per load running now, the users changed meanwhile (keyed by load: equal sets differ).
         self._in_flight: dict[int, set[int]] = {}
@@ -267,11 +272,7 @@ class PendingCache:
             return None
         found = self._catalog
         # Loaded a moment after `now` is as good: the request could have come that moment later.
-        if (
-            found is not None
-            and now < found.valid_until
-            and time.monotonic() - found.loaded < self.max_age
-        ):
+        if found is not None and now < found.valid_until:
             return found
         generation = self._generation
         with fastpath.connection() as conn:
@@ -292,15 +293,13 @@ class PendingCache:
             return True
 
     def user(self, catalog: Catalog, external_id: str) -> UserState | None:
-        found = self._users.get(external_id)
-        if (
-            found is not None
-            and catalog is self._catalog
-            and time.monotonic() - found.loaded < self.max_age
-        ):
-            self.stats["hits"] += 1
-            FROM_MEMORY.inc()
-            return found
+        kept = self._users.get(external_id)
+        if kept is not None and catalog is self._catalog:
+            found = UserState._make(kept)
+            if time.monotonic() - found.loaded < self.max_age:
+                self.stats["hits"] += 1
+                FROM_MEMORY.inc()
+                return found
         generation, load, changed = self._begin_load()
         try:
             with fastpath.connection() as conn:
@@ -330,8 +329,8 @@ class PendingCache:
         """Store one user (lock held), dropping the oldest entry when full."""
         if external_id not in self._users and len(self._users) >= self.max_users:
             oldest = next(iter(self._users))
-            self._ids.pop(self._users.pop(oldest).id, None)
-        self._users[external_id] = state
+            self._ids.pop(UserState._make(self._users.pop(oldest)).id, None)
+        self._users[external_id] = tuple(state)
         self._ids[state.id] = external_id
 
     def _start_warm(self, catalog: Catalog | None, generation: int) -> None:
@@ -376,11 +375,19 @@ class PendingCache:
                         return  # everything was dropped meanwhile
                     for external_id, state in page:
                         if state.id not in changed and len(self._users) < self.max_users:
-                            self._users.setdefault(external_id, state)
+                            # Spread their reloads over max_age instead of all at once.
+                            state = state._replace(loaded=state.loaded - random() * self.max_age)
+                            self._users.setdefault(external_id, tuple(state))
                             self._ids[state.id] = external_id
                 if len(page) < WARM_PAGE:
-                    return
+                    break
                 after = page[-1][1].id
+        # What is loaded now lives long: keep the collector's full passes off it (and off the
+        # app's modules). Such a pass over 100,000 users took ~50 ms, every thread stopped,
+        # whenever enough new objects had survived. One pass now clears what is already
+        # garbage (a frozen cycle would never be freed), then everything left is frozen.
+        gc.collect()
+        gc.freeze()
 
 
 _lock = threading.Lock()
@@ -401,7 +408,7 @@ def for_app(app: Flask | None = None) -> PendingCache | None:
                     app.config["DATABASE_URL"],
                     app.config["REDIS_URL"],
                     max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
-                    max_age=app.config.get("PENDING_CACHE_MAX_AGE", 300),
+                    max_age=app.config.get("PENDING_CACHE_MAX_AGE", 3600),
                     strict=app.config.get("PENDING_CACHE_STRICT", False),
                 )
                 state.update(cache=cache, pid=os.getpid())
