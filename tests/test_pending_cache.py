@@ -436,3 +436,26 @@ def test_a_repeated_decision_is_announced_again(app, api, api_key, eventual, mon
     assert accept(api, "u-1", version).status_code == 201
     assert accept(api, "u-1", version).status_code == 200  # a client's retry
     assert len(announced) == 2 and announced[0] == announced[1]
+
+
+def test_a_silent_redis_subscription_is_noticed_by_its_missing_echo(app, monkeypatch):
+    """A subscription only receives; if its server stops answering it would wait forever, so it
+    publishes an echo every few seconds and drops the feed when the echo does not come back."""
+    from redis import Redis
+
+    class EchoLost(Redis):
+        def publish(self, channel, message):
+            return 0 if str(message).startswith("ping ") else super().publish(channel, message)
+
+    monkeypatch.setattr(pendingcache, "Redis", EchoLost)
+    monkeypatch.setattr(pendingcache, "_HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(pendingcache, "_ECHO_TIMEOUT_SECONDS", 0.5)
+    cache = _live(app)
+    assert cache._links["redis"] is True
+    assert _until(lambda: not cache._links["redis"], timeout=5), "the lost echo went unnoticed"
+    monkeypatch.setattr(pendingcache, "Redis", Redis)  # echoes come back: the feed recovers
+    time.sleep(1.0)  # the connection opened before the fix loses its echo once more
+    assert _until(lambda: cache._live, timeout=10)
+    resets = cache.stats["resets"]
+    time.sleep(1.5)  # several heartbeats, each echoed
+    assert cache._live and cache.stats["resets"] == resets
