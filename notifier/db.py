@@ -100,6 +100,31 @@ def configure(conn: Connection) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
+_per_process_lock = threading.Lock()
+
+
+def per_process(app: Flask, name: str, make):
+    """`make()`'s result, made once per process for this app (`app.extensions[name]`): a
+    forked gunicorn worker or RQ work-horse must not share its parent's connections or threads."""
+    state = app.extensions.setdefault(name, {})
+    found = state.get("value")
+    if found is None or state.get("pid") != os.getpid():
+        with _per_process_lock:
+            found = state.get("value")
+            if found is None or state.get("pid") != os.getpid():
+                found = make()
+                state.update(value=found, pid=os.getpid())
+    return found
+
+
+def close_per_process(app: Flask, name: str) -> None:
+    """Close what `per_process` made for `name` in this process, if anything."""
+    state = app.extensions.get(name) or {}
+    if state.get("value") is not None and state.get("pid") == os.getpid():
+        state["value"].close()
+        state["value"] = None
+
+
 def init_app(app: Flask) -> None:
     database = Database(app.config["DATABASE_URL"], app.config.get("DB_POOL_MAX", 10))
     app.extensions["db"] = database

@@ -10,8 +10,6 @@ migration 0007: NOTIFY serialises commits); `decisions.decide` announces them it
 
 from __future__ import annotations
 
-import os
-import threading
 from contextlib import AbstractContextManager
 
 from flask import current_app
@@ -21,30 +19,25 @@ from psycopg_pool import ConnectionPool
 
 from . import db
 
-_lock = threading.Lock()
-
 
 def connection() -> AbstractContextManager[Connection]:
-    app = current_app._get_current_object()
-    state = app.extensions.setdefault("fastpath", {})
-    pool = state.get("pool")
-    if pool is None or state.get("pid") != os.getpid():
-        with _lock:
-            pool = state.get("pool")
-            if pool is None or state.get("pid") != os.getpid():
-                pool = ConnectionPool(
-                    app.config["DATABASE_URL"],
-                    min_size=1,
-                    max_size=max(4, app.config.get("DB_POOL_MAX", 10) // 2),
-                    open=False,
-                    timeout=5,
-                    kwargs={"autocommit": True, "row_factory": dict_row},
-                    configure=_configure,
-                    name="notifier-fastpath",
-                )
-                pool.open(wait=False)
-                state.update(pool=pool, pid=os.getpid())
-    return pool.connection()
+    return db.per_process(current_app, "fastpath", _pool).connection()
+
+
+def _pool() -> ConnectionPool:
+    app = current_app
+    pool = ConnectionPool(
+        app.config["DATABASE_URL"],
+        min_size=1,
+        max_size=max(4, app.config.get("DB_POOL_MAX", 10) // 2),
+        open=False,
+        timeout=5,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        configure=_configure,
+        name="notifier-fastpath",
+    )
+    pool.open(wait=False)
+    return pool
 
 
 def _configure(conn: Connection) -> None:
@@ -53,7 +46,4 @@ def _configure(conn: Connection) -> None:
 
 
 def close(app) -> None:
-    state = app.extensions.get("fastpath") or {}
-    if state.get("pool") is not None and state.get("pid") == os.getpid():
-        state["pool"].close()
-        state["pool"] = None
+    db.close_per_process(app, "fastpath")

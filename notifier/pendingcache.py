@@ -33,7 +33,6 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
-import os
 import secrets
 import socket
 import threading
@@ -390,36 +389,26 @@ class PendingCache:
         gc.freeze()
 
 
-_lock = threading.Lock()
-
-
 def for_app(app: Flask | None = None) -> PendingCache | None:
     """This process's cache (started on first use after any fork), or None when disabled."""
     app = app or current_app._get_current_object()
     if not app.config.get("PENDING_CACHE", True):
         return None
-    state = app.extensions.setdefault("pending_cache", {})
-    cache = state.get("cache")
-    if cache is None or state.get("pid") != os.getpid():
-        with _lock:
-            cache = state.get("cache")
-            if cache is None or state.get("pid") != os.getpid():
-                cache = PendingCache(
-                    app.config["DATABASE_URL"],
-                    app.config["REDIS_URL"],
-                    max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
-                    max_age=app.config.get("PENDING_CACHE_MAX_AGE", 3600),
-                    strict=app.config.get("PENDING_CACHE_STRICT", False),
-                )
-                state.update(cache=cache, pid=os.getpid())
-    return cache
+    return db.per_process(
+        app,
+        "pending_cache",
+        lambda: PendingCache(
+            app.config["DATABASE_URL"],
+            app.config["REDIS_URL"],
+            max_users=app.config.get("PENDING_CACHE_USERS", 200_000),
+            max_age=app.config.get("PENDING_CACHE_MAX_AGE", 3600),
+            strict=app.config.get("PENDING_CACHE_STRICT", False),
+        ),
+    )
 
 
 def close(app: Flask) -> None:
-    state = app.extensions.get("pending_cache") or {}
-    if state.get("cache") is not None and state.get("pid") == os.getpid():
-        state["cache"].close()
-        state["cache"] = None
+    db.close_per_process(app, "pending_cache")
 
 
 def announce_decision(user_id: int) -> None:

@@ -406,11 +406,15 @@ def test_a_message_it_cannot_read_drops_everything(app, api, api_key):
 
 
 def test_kept_state_is_read_again_after_the_maximum_age(app, api, api_key, monkeypatch):
-    app.config["PENDING_CACHE_MAX_AGE"] = 1
+    app.config["PENDING_CACHE_MAX_AGE"] = 3
     version = publish_version(app)
-    put_user(api, "u-1")
     cache = _live(app)
     client = app.test_client()
+    put_user(api, "u-0")
+    _get(client, api_key, "u-0")  # the catalog is installed and warmed (with no one to load)
+    assert _until(lambda: cache._catalog is not None and not cache._warm_event.is_set())
+    time.sleep(0.2)
+    put_user(api, "u-1")  # read on its first request, so its age starts there (no spread)
     _get(client, api_key, "u-1")
     hits = cache.stats["hits"]
     _get(client, api_key, "u-1")
@@ -419,7 +423,7 @@ def test_kept_state_is_read_again_after_the_maximum_age(app, api, api_key, monke
     monkeypatch.setattr(pendingcache, "announce_decision", lambda user_id: None)
     assert accept(api, "u-1", version).status_code == 201
     assert len(_get(client, api_key, "u-1").get_json()["pending"]) == 1  # stale, for now
-    time.sleep(1.1)
+    time.sleep(3.1)
     assert _get(client, api_key, "u-1").get_json()["pending"] == []
 
 
