@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import current_app, request
 from psycopg import Connection
 
-from . import audience, hostwebhooks
+from . import audience, hostwebhooks, pendingcache
 from .errors import Conflict, NotFound, ValidationError
 from .pending import DEFAULT_PROMPT
 from .pending import answer as pending_answer
@@ -43,9 +43,13 @@ def url_root() -> str:
 
 
 def pending(conn: Connection, external_id: str, scope: int | None, now: datetime) -> dict:
-    """The prompts this user must see now, from the database; NotFound when the user is unknown
-    to this key. (The API's hot path answers from memory: `pendingcache`.)"""
-    body = pending_answer(conn, external_id, scope, now, url_root())
+    """The prompts this user must see now, their decisions read on `conn` (so a write just
+    committed on it shows); NotFound when the user is unknown to this key. The catalog comes
+    from this process's cache when it has a current one: its changes are announced in the
+    writing transaction. (The API's hot path answers wholly from memory: `pendingcache`.)"""
+    cache = pendingcache.for_app()
+    catalog = cache.catalog(now) if cache is not None else None
+    body = pending_answer(conn, external_id, scope, now, url_root(), catalog)
     if body is None:
         raise NotFound(f"No user with the external id {external_id!r}.")
     return json.loads(body)

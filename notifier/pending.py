@@ -242,10 +242,18 @@ def visible(key: Key, user: UserState | None) -> bool:
     return user is not None and (not key.scoped or user.api_key_id == key.id)
 
 
-def answer(conn: Connection, external_id: str, scope: int | None, now: datetime, base: str):
-    """The answer straight from the database (admin pages, the widget, a cold cache): the
-    JSON text, or None when no such user is visible to `scope`."""
-    catalog = load_catalog(conn, now, with_keys=False)
+def answer(
+    conn: Connection,
+    external_id: str,
+    scope: int | None,
+    now: datetime,
+    base: str,
+    catalog: Catalog | None = None,
+):
+    """The answer with this user's decisions read on `conn` now (the widget, right after it
+    recorded implied acceptances; admin pages; a cold cache): the JSON text, or None when no
+    such user is visible to `scope`. The catalog is read too unless one is given."""
+    catalog = catalog or load_catalog(conn, now, with_keys=False)
     user = load_user(conn, catalog, external_id)
     if user is None or (scope is not None and user.api_key_id != scope):
         return None

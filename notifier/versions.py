@@ -118,9 +118,7 @@ def publish(
         )
         if others:
             raise ValidationError(
-                f"{bad_grace.message} Also: "
-                + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in others.items())
-                + ".",
+                f"{bad_grace.message} Also: " + store.describe_problems(others) + ".",
                 fields={**others, **bad_grace.fields},
             )
         raise bad_grace

@@ -337,6 +337,11 @@ def delete_draft(conn: Connection, version_id: int) -> None:
             raise Conflict("Only an unpublished draft can be discarded.")
 
 
+def describe_problems(problems: dict[str, str]) -> str:
+    """`check_publish`'s problems as one sentence for an error message."""
+    return "; ".join(f"{field.replace('_', ' ')} {text}" for field, text in problems.items())
+
+
 def check_publish(
     conn: Connection,
     version: Version,
@@ -421,9 +426,7 @@ def publish(
         )
         if errors:
             raise ValidationError(
-                "The version cannot be published: "
-                + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in errors.items())
-                + ".",
+                "The version cannot be published: " + describe_problems(errors) + ".",
                 fields=errors,
             )
         reason = (override_reason or "").strip() or None
