@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import helpers
+import pytest
 from acceptance_helpers import accept, publish_version, put_user
 
 
@@ -147,3 +148,29 @@ def test_material_notice_version_is_implied_once_the_notice_email_is_delivered(a
     body = api.post("/api/v1/users/u-1/activity", json={}).get_json()
     [implied] = body["implied"]
     assert (implied["method"], implied["delivery_id"]) == ("implied", delivery)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/users/{id}"),
+        ("GET", "/api/v1/users/{id}/pending"),
+        ("GET", "/api/v1/users/{id}/acceptances"),
+        ("POST", "/api/v1/users/{id}/acceptances"),
+        ("POST", "/api/v1/users/{id}/declines"),
+        ("POST", "/api/v1/users/{id}/activity"),
+        ("GET", "/api/v1/users/{id}/export"),
+        ("DELETE", "/api/v1/users/{id}"),
+    ],
+)
+def test_an_id_no_user_can_have_is_a_404_not_a_500(app, api, client, method, path):
+    """A NUL reached PostgreSQL, which refuses it in text: every user endpoint answered 500."""
+    publish_version(app)
+    for bad in ("a%00b", "tab%09", "x" * 201):
+        response = client.open(
+            path.format(id=bad), method=method, headers=api.headers, json={"version_uid": "x"}
+        )
+        assert response.status_code == 404, (bad, response.get_json())
+        assert "No user with the external id" in response.get_json()["message"]
+    put = api.put("/api/v1/users/a%00b", json={"email": "a@example.com"})
+    assert put.status_code == 422 and "external_id" in put.get_json()["fields"]

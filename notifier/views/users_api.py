@@ -22,7 +22,7 @@ from .. import (
     imports,
     pendingcache,
 )
-from ..errors import NotifierError, PayloadTooLarge, ValidationError
+from ..errors import NotFound, NotifierError, PayloadTooLarge, ValidationError
 from ..security import csrf
 from .api import json_body
 
@@ -37,6 +37,19 @@ FAST_PATH = (
     "users_api.acceptance_create",
     "users_api.decline_create",
 )
+
+
+@bp.url_value_preprocessor
+def no_impossible_user(endpoint: str | None, values: dict | None) -> None:
+    """An id no user can have (a NUL, which PostgreSQL refuses in text, other control characters,
+    over 200 characters) is unknown without asking the database; PUT's validation says why."""
+    external_id = (values or {}).get("external_id")
+    if external_id is None or request.method == "PUT":
+        return
+    try:
+        audience.check_external_id(external_id)
+    except ValidationError:
+        raise NotFound(f"No user with the external id {external_id!r}.") from None
 
 
 @bp.before_request
