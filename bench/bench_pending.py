@@ -51,6 +51,31 @@ end
 %(delay)s
 """
 
+# GET …/pending at a fixed rate: each wrk thread sends at evenly spaced instants `interval` ms
+# apart; delay() waits for the thread's next instant (whole ms, so up to 1 ms early, never
+# accumulating). A thread more than one interval late skips ahead instead of bursting.
+LUA_PACED = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } pn_timespec;
+           int clock_gettime(int, pn_timespec *); ]]
+local ts = ffi.new("pn_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+local slot = nil
+request = function()
+  return wrk.format("GET", "/api/v1/users/bench-" .. math.random(1, %(users)d) .. "/pending",
+                    {["Authorization"] = "Bearer %(key)s"})
+end
+delay = function()
+  local now = now_ms()
+  slot = math.max((slot or now) + %(interval).6f, now - %(interval).6f)
+  return math.max(0, math.floor(slot - now))
+end
+"""
+
 # The no-op loaded exactly like pending (Lua request(), random path, same header), so that wrk,
 # which shares the CPUs, spends the same on both; wrk's plain mode is ~10% cheaper per request.
 LUA_NOOP = """
@@ -303,27 +328,23 @@ def main() -> None:
         noop_plain, noop, noop_db, pending = (
             _median_run(runs[name]) for name in ("noop_plain", "noop", "noop_db", "pending")
         )
-        # Half of the no-op's rate, paced per connection with wrk's delay() hook. Each connection
-        # waits `delay` and then the response, so the delay is calibrated in short runs: the
-        # measured cycle minus the delay is the latency, which comes off the next delay.
-        # wrk's delay() is in whole milliseconds (2.95 ms waits 2 ms: a run meant for 2,700 req/s
-        # made 4,900), so the delay is a fixed 10 ms and the rate is set by the connection count,
-        # calibrated twice against the measured rate.
-        delay_ms = 10
 
-        def paced_script() -> str:
-            return LUA_PENDING % {
+        # Half of the no-op's rate, at a fixed schedule: each wrk thread sends its requests at
+        # evenly spaced instants (LUA_PACED: the monotonic clock through LuaJIT's ffi, because
+        # wrk's delay() takes whole milliseconds and knows no time). Each connection takes the
+        # thread's next free instant after its response, so the rate is the target whatever the
+        # latency, as long as some connection is idle; a server that falls behind is not sent
+        # a burst to catch up, so it shows as a rate short of the target (the run then fails).
+        # The calibrated delay this replaces (10 ms + a connection count) bunched connections and
+        # missed the rate by 20-40% in half of the runs.
+        def paced_run(target: float) -> tuple[dict, int]:
+            conns = max(8, round(target / 50))  # each connection idle ~20 ms between requests
+            script = LUA_PACED % {
                 "users": USERS,
                 "key": key,
-                "delay": f"delay = function() return {delay_ms} end",
+                "interval": 2000 / target,  # 2 wrk threads
             }
-
-        def paced_run(target: float) -> tuple[dict, int]:
-            conns = max(2, round(target * delay_ms / 1000))
-            for _ in range(2):
-                probe = wrk("/", paced_script(), seconds=3, conns=conns)
-                conns = max(2, round(conns * target / probe["rps"]))
-            return wrk("/", paced_script(), conns=conns), conns
+            return wrk("/", script, conns=conns), conns
 
         target = noop["rps"] / 2
         paced, paced_conns = paced_run(target)
@@ -412,7 +433,7 @@ def main() -> None:
         "paced_target_rps": round(target),
         "paced_rps": paced["rps"],
         "paced_connections": paced_conns,
-        "paced_delay_ms": delay_ms,
+        "pacing": "fixed schedule per wrk thread (LUA_PACED)",
         "paced_p50_ms": paced["p50"],
         "paced_p99_ms": paced["p99"],
         "half_own_max_target_rps": round(pending["rps"] / 2),
