@@ -51,10 +51,11 @@ end
 %(delay)s
 """
 
-# GET …/pending at a fixed rate: each wrk thread sends at evenly spaced instants `interval` ms
-# apart; delay() waits for the thread's next instant (whole ms, so up to 1 ms early, never
-# accumulating). A thread more than one interval late skips ahead instead of bursting.
-LUA_PACED = """
+# LUA_PENDING's `delay` for a fixed rate: each wrk thread sends at evenly spaced instants
+# `interval` ms apart, read from the monotonic clock (LuaJIT's ffi: wrk has no clock, and its
+# delay() takes whole ms, so a request leaves up to 1 ms early, never accumulating). A thread more
+# than one interval late skips ahead instead of bursting.
+PACED_DELAY = """
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } pn_timespec;
            int clock_gettime(int, pn_timespec *); ]]
@@ -63,12 +64,7 @@ local function now_ms()
   ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
-math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 local slot = nil
-request = function()
-  return wrk.format("GET", "/api/v1/users/bench-" .. math.random(1, %(users)d) .. "/pending",
-                    {["Authorization"] = "Bearer %(key)s"})
-end
 delay = function()
   local now = now_ms()
   slot = math.max((slot or now) + %(interval).6f, now - %(interval).6f)
@@ -330,20 +326,16 @@ def main() -> None:
         )
 
         # Half of the no-op's rate, at a fixed schedule: each wrk thread sends its requests at
-        # evenly spaced instants (LUA_PACED: the monotonic clock through LuaJIT's ffi, because
-        # wrk's delay() takes whole milliseconds and knows no time). Each connection takes the
-        # thread's next free instant after its response, so the rate is the target whatever the
-        # latency, as long as some connection is idle; a server that falls behind is not sent
-        # a burst to catch up, so it shows as a rate short of the target (the run then fails).
+        # evenly spaced instants (PACED_DELAY). Each connection takes the thread's next free
+        # instant after its response, so the rate is the target whatever the latency, as long as
+        # some connection is idle; a server that falls behind is not sent a burst to catch up,
+        # so it shows as a rate short of the target (the run then fails).
         # The calibrated delay this replaces (10 ms + a connection count) bunched connections and
         # missed the rate by 20-40% in half of the runs.
         def paced_run(target: float) -> tuple[dict, int]:
             conns = max(8, round(target / 50))  # each connection idle ~20 ms between requests
-            script = LUA_PACED % {
-                "users": USERS,
-                "key": key,
-                "interval": 2000 / target,  # 2 wrk threads
-            }
+            delay = PACED_DELAY % {"interval": 2000 / target}  # 2 wrk threads
+            script = LUA_PENDING % {"users": USERS, "key": key, "delay": delay}
             return wrk("/", script, conns=conns), conns
 
         target = noop["rps"] / 2
@@ -433,7 +425,7 @@ def main() -> None:
         "paced_target_rps": round(target),
         "paced_rps": paced["rps"],
         "paced_connections": paced_conns,
-        "pacing": "fixed schedule per wrk thread (LUA_PACED)",
+        "pacing": "fixed schedule per wrk thread (PACED_DELAY)",
         "paced_p50_ms": paced["p50"],
         "paced_p99_ms": paced["p99"],
         "half_own_max_target_rps": round(pending["rps"] / 2),
