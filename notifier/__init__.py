@@ -6,7 +6,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import auth, cli, db, errors, evidence_cli, observability, openapi, queues, security
+from . import (
+    auth,
+    cli,
+    db,
+    decisionlane,
+    errors,
+    evidence_cli,
+    observability,
+    openapi,
+    queues,
+    security,
+)
 from .config import config_from_env
 from .embedded import ensure_urls
 from .views import (
@@ -43,4 +54,5 @@ def create_app(config: dict | None = None) -> Flask:
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)
+    decisionlane.init_app(app)  # the decision POSTs' plain case, in front of Flask
     return app

@@ -147,7 +147,11 @@ def list_api_keys(conn: Connection) -> list[dict]:
 
 def bearer_key() -> str:
     """The key in `Authorization: Bearer …`, or Unauthorized saying how to send one."""
-    header = request.headers.get("Authorization", "")
+    return parse_bearer(request.headers.get("Authorization", ""))
+
+
+def parse_bearer(header: str) -> str:
+    """The key in an `Authorization` header's value (see `bearer_key`)."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")

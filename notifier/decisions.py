@@ -54,6 +54,67 @@ def version_ref(data: dict) -> VersionRef:
     )
 
 
+@dataclass(frozen=True)
+class Request:
+    """A decision as the host sent it, checked (`parse_request`)."""
+
+    decision: str
+    ref: VersionRef
+    ip: str | None
+    user_agent: str
+    locale: str | None
+    prompt_text: str | None
+    delivery_id: int | None
+
+
+def parse_request(data: dict, decision: str) -> Request:
+    """The decision in a request body (for `decision`, its endpoint's unless the body names one),
+    or ValidationError saying what is wrong."""
+    for name in ("user_agent", "prompt_text", "locale"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
+        # Sent to PostgreSQL with the key check, so refused here whatever the user and version.
+        if "\x00" in value or not value.isascii() and not _encodable(value):
+            raise ValidationError(
+                f"{name} contains a NUL character or an unpaired surrogate.",
+                fields={name: "text without NUL or unpaired surrogates"},
+            )
+    delivery = data.get("delivery_id")
+    if delivery is not None and (
+        not isinstance(delivery, int) or isinstance(delivery, bool) or not 0 < delivery < 2**63
+    ):
+        raise ValidationError(
+            "delivery_id must be a positive integer.", fields={"delivery_id": "positive integer"}
+        )
+    if "decision" in data:
+        if data["decision"] not in ("accepted", "declined"):
+            raise ValidationError(
+                "decision must be 'accepted' or 'declined'.",
+                fields={"decision": "accepted or declined"},
+            )
+        decision = data["decision"]
+    return Request(
+        decision=decision,
+        ip=acceptances.normalise_ip(data.get("ip")),
+        ref=version_ref(data),
+        user_agent=data.get("user_agent") or "",
+        locale=data.get("locale"),
+        prompt_text=data.get("prompt_text"),
+        delivery_id=delivery,
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # The key, the user it may see, the version, the version in force for that policy, an existing
 # decision and the notice delivery (`q`), and the row to append when every check passes (`r`,
 # empty otherwise: nothing is locked or written). An existing decision is looked up by user:
@@ -161,17 +222,7 @@ EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
 
 
 def decide(
-    key_sha256: str,
-    external_id: str,
-    ref: VersionRef,
-    *,
-    decision: str,
-    now: datetime,
-    ip: str | None,
-    user_agent: str,
-    locale: str | None,
-    prompt_text: str | None,
-    delivery_id: int | None,
+    key_sha256: str, external_id: str, asked: Request, now: datetime
 ) -> tuple[dict, dict, bool, list[int]]:
     """Record an API decision: (row, version, created, webhook event ids), committed.
 
@@ -182,14 +233,14 @@ def decide(
     params = decide_params(
         key_sha256,
         external_id,
-        ref,
-        decision=decision,
+        asked.ref,
+        decision=asked.decision,
         now=now,
-        ip=ip,
-        user_agent=user_agent,
-        locale=locale,
-        prompt_text=prompt_text,
-        delivery_id=delivery_id,
+        ip=asked.ip,
+        user_agent=asked.user_agent,
+        locale=asked.locale,
+        prompt_text=asked.prompt_text,
+        delivery_id=asked.delivery_id,
     )
     for attempt in (1, 2):
         try:

@@ -20,6 +20,8 @@ from policy_versions.errors import (  # noqa: F401 - re-exported for the applica
 
 log = logging.getLogger(__name__)
 
+INTERNAL_ERROR = "Something went wrong on our side; it is logged."
+
 
 def wants_json() -> bool:
     if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
@@ -76,6 +78,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(
-            500, "internal_error", "Something went wrong on our side; it is logged."
-        )
+        return render_error(500, "internal_error", INTERNAL_ERROR)

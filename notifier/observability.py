@@ -165,38 +165,52 @@ def _count(method: str, endpoint: str, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
+def request_id(sent: str | None) -> str:
+    """The request's id: the caller's `X-Request-Id`, or a new one."""
+    return sent or uuid.uuid4().hex
+
+
+def answered(
+    method: str, path: str, endpoint: str, status: int, started: float, rid: str, remote_addr
+) -> None:
+    """Count an answered request and log it (every request; see `decisionlane` too)."""
+    seconds = time.perf_counter() - started
+    _count(method, endpoint, status, seconds)
+    if log.isEnabledFor(logging.INFO):  # the fields are built only for a line that is written
+        log.info(
+            "request",
+            extra={
+                "event": "request",
+                "request_id": rid,
+                "method": method,
+                "path": path,
+                "endpoint": endpoint,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "remote_addr": remote_addr,
+            },
+        )
+
+
 def init_app(app: Flask) -> None:
     live = _LiveCollector(app)
 
     @app.before_request
     def start_timer() -> None:
         g.request_started = time.perf_counter()
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def log_request(response):
         started = g.pop("request_started", None)
         if started is None:
             return response
-        seconds = time.perf_counter() - started
         endpoint = request.endpoint or "unmatched"
-        status = response.status_code
-        _count(request.method, endpoint, status, seconds)
+        answered(
+            request.method, request.path, endpoint, response.status_code,
+            started, g.request_id, request.remote_addr,
+        )  # fmt: skip
         response.headers.setdefault("X-Request-Id", g.request_id)
-        if log.isEnabledFor(logging.INFO):  # the fields are built only for a line that is written
-            log.info(
-                "request",
-                extra={
-                    "event": "request",
-                    "request_id": g.request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "endpoint": endpoint,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "remote_addr": request.remote_addr,
-                },
-            )
         return response
 
     @app.get("/metrics")

@@ -20,6 +20,20 @@ CSP = (
 )
 
 
+HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
+def headers(secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries (over HTTPS, HSTS too)."""
+    return HEADERS + (HSTS,) if secure else HEADERS
+
+
 def limiter_storage_uri(redis_url: str) -> str:
     """Flask-Limiter names a Unix-socket Redis `redis+unix://`."""
     if redis_url.startswith("unix://"):
@@ -104,10 +118,6 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        for name, value in headers(request.is_secure):
+            response.headers.setdefault(name, value)
         return response

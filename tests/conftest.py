@@ -53,9 +53,18 @@ def _truncate_all(url: str) -> None:
              WHERE schemaname = 'public' AND tablename NOT LIKE '%%yoyo%%'
         """)
         ]
-        if tables:
-            names = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        if not tables:
+            return
+        names = ", ".join(f'"{t}"' for t in tables)
+        # A reader a test left behind (a pool's or cache listener's thread still finishing) can
+        # deadlock with the TRUNCATE's locks; PostgreSQL then cancels one side: try again.
+        for attempt in range(3):
+            try:
+                conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                return
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 2:
+                    raise
 
 
 @pytest.fixture

@@ -164,67 +164,15 @@ def users_bulk():
     return jsonify(body), status
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _decision_body() -> dict:
-    data = json_body()
-    for name in ("user_agent", "prompt_text", "locale"):
-        value = data.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
-        # Sent to PostgreSQL with the key check, so refused here whatever the user and version.
-        if "\x00" in value or not value.isascii() and not _encodable(value):
-            raise ValidationError(
-                f"{name} contains a NUL character or an unpaired surrogate.",
-                fields={name: "text without NUL or unpaired surrogates"},
-            )
-    delivery = data.get("delivery_id")
-    if delivery is not None and (
-        not isinstance(delivery, int) or isinstance(delivery, bool) or not 0 < delivery < 2**63
-    ):
-        raise ValidationError(
-            "delivery_id must be a positive integer.", fields={"delivery_id": "positive integer"}
-        )
-    return data
-
-
 def _decide(external_id: str, decision: str):
     sha = auth._digest(hostkeys.bearer_key())
     try:
-        data = _decision_body()
-        if "decision" in data:
-            if data["decision"] not in ("accepted", "declined"):
-                raise ValidationError(
-                    "decision must be 'accepted' or 'declined'.",
-                    fields={"decision": "accepted or declined"},
-                )
-            decision = data["decision"]
-        ip = acceptances.normalise_ip(data.get("ip"))
-        ref = decisions.version_ref(data)
+        asked = decisions.parse_request(json_body(), decision)
     except NotifierError:
         with db.connection() as conn:
             hostkeys.authenticate(conn)  # a bad key answers 401 before a bad body's 4xx
         raise
-    row, version, created, events = decisions.decide(
-        sha,
-        external_id,
-        ref,
-        decision=decision,
-        now=datetime.now(UTC),
-        ip=ip,
-        user_agent=data.get("user_agent") or "",
-        locale=data.get("locale"),
-        prompt_text=data.get("prompt_text"),
-        delivery_id=data.get("delivery_id"),
-    )
+    row, version, created, events = decisions.decide(sha, external_id, asked, datetime.now(UTC))
     hostwebhooks.enqueue(events)
     return jsonify(acceptances.acceptance_json(row, version)), 201 if created else 200
 

@@ -1,0 +1,140 @@
+"""The decision POSTs' well-formed requests, answered without Flask's request machinery.
+
+`POST /api/v1/users/<external_id>/acceptances` (and `/declines`) is what a host calls for every
+click on "I accept". Flask's own work per request (request context, URL matching, the app's
+before/after hooks, session, response object) measured ~0.4 ms of the ~1.3 ms of Python a
+decision costs (BENCHMARKS_pending.md, Dec 6 fifth session). This WSGI middleware answers the
+plain case itself — a well-formed JSON body that `decisions.decide` records or finds — with the
+same functions the Flask view calls, and adds what the app's hooks add to every response (the
+security headers, `X-Request-Id`, the request metrics and log line).
+
+Everything else goes to Flask unchanged, which stays the reference: another route; a body that
+is not a small JSON object; a missing key; any 4xx that `decide` raises (nothing was written, so
+the view runs it again and renders the error exactly as for any request); an exception. The
+body read here is handed on to Flask, so a fallback sees the request as sent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from . import acceptances, audience, auth, decisions, hostwebhooks, observability, security
+from .errors import INTERNAL_ERROR, NotifierError
+
+log = logging.getLogger(__name__)
+
+ROUTE = re.compile(r"/api/v1/users/([^/]+)/(acceptances|declines)")
+DECISIONS = {"acceptances": "accepted", "declines": "declined"}
+ENDPOINTS = {"acceptances": "users_api.acceptance_create", "declines": "users_api.decline_create"}
+STATUS = {200: "200 OK", 201: "201 CREATED", 500: "500 INTERNAL SERVER ERROR"}
+
+
+class DecisionLane:
+    """WSGI middleware around `app.wsgi_app` (kept as `flask`): see the module's docstring."""
+
+    def __init__(self, app: Flask, flask_wsgi_app: Callable) -> None:
+        self.app = app
+        self.flask = flask_wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        match = None
+        if environ.get("REQUEST_METHOD") == "POST":
+            # As Werkzeug reads PATH_INFO (WSGI hands it over as latin-1).
+            path = environ.get("PATH_INFO", "").encode("latin1").decode(errors="replace")
+            match = ROUTE.fullmatch(path)
+        if match is None or not self._compact_json():
+            return self.flask(environ, start_response)
+        started = time.perf_counter()
+        answer = self._answer(environ, match)
+        if answer is None:
+            return self.flask(environ, start_response)
+        status, body = answer
+        endpoint = ENDPOINTS[match.group(2)]
+        rid = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
+        headers = [
+            ("Content-Type", self.app.json.mimetype),
+            ("Content-Length", str(len(body))),
+            *security.headers(environ.get("wsgi.url_scheme") == "https"),
+            ("X-Request-Id", rid),
+        ]
+        start_response(STATUS[status], headers)
+        observability.answered(
+            "POST", path, endpoint, status, started, rid, environ.get("REMOTE_ADDR")
+        )
+        return [body]
+
+    def _compact_json(self) -> bool:
+        """Whether `jsonify` writes compact JSON (not in debug mode): the lane writes only that."""
+        compact = self.app.json.compact
+        return compact is True or (compact is None and not self.app.debug)
+
+    def _answer(self, environ: dict, match: re.Match) -> tuple[int, bytes] | None:
+        """(status, body) for a decision recorded or found; None to let Flask answer."""
+        data = self._json_object(environ)
+        if data is None:
+            return None
+        try:
+            sha = auth._digest(auth.parse_bearer(environ.get("HTTP_AUTHORIZATION", "")))
+            external_id = audience.check_external_id(match.group(1))
+            asked = decisions.parse_request(data, DECISIONS[match.group(2)])
+        except NotifierError:
+            return None
+        with self.app.app_context():
+            try:
+                row, version, created, events = decisions.decide(
+                    sha, external_id, asked, datetime.now(UTC)
+                )
+            except NotifierError:
+                return None  # nothing was written: Flask runs it again and renders the error
+            except Exception:
+                log.exception("decision lane: handing %s to Flask", match.group(0))
+                return None
+            try:
+                hostwebhooks.enqueue(events)
+                text = self.app.json.dumps(
+                    acceptances.acceptance_json(row, version), separators=(",", ":")
+                )
+            except Exception:  # as the app's handler answers an unexpected error
+                log.exception("unhandled error on POST %s", match.group(0))
+                return 500, self._internal_error()
+        return (201 if created else 200), f"{text}\n".encode()
+
+    def _json_object(self, environ: dict) -> dict | None:
+        """The body as a JSON object, if it is one within the API's limits; the body is put
+        back for Flask either way."""
+        content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        if content_type != "application/json" or not length.isdigit():
+            return None
+        config = self.app.config
+        limit = min(
+            config["MAX_MARKDOWN_BYTES"] + 64 * 1024,  # as `api.json_body`
+            config.get("MAX_CONTENT_LENGTH") or float("inf"),
+        )
+        if not 0 < int(length) <= limit:
+            return None
+        raw = environ["wsgi.input"].read(int(length))
+        environ["wsgi.input"] = io.BytesIO(raw)
+        if len(raw) != int(length):
+            return None
+        try:
+            data = json.loads(raw.decode())
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _internal_error(self) -> bytes:
+        body = {"error": "internal_error", "message": INTERNAL_ERROR, "fields": {}}
+        return f"{self.app.json.dumps(body, separators=(',', ':'))}\n".encode()
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = DecisionLane(app, app.wsgi_app)

@@ -1,0 +1,207 @@
+"""The decision lane (notifier/decisionlane.py) answers exactly as the Flask view would, and hands
+everything it does not answer to Flask with the request intact."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from acceptance_helpers import publish_version, put_user
+
+from notifier import decisionlane, hostwebhooks
+
+# Every answer field that is not the same for two different decisions.
+PER_ROW = ("id", "recorded_at", "row_hash")
+
+
+@pytest.fixture
+def flask_only(app):
+    """Serve with the lane switched off: the reference answers."""
+    lane = app.wsgi_app
+    assert isinstance(lane, decisionlane.DecisionLane)
+
+    class Switch:
+        def __enter__(self):
+            app.wsgi_app = lane.flask
+
+        def __exit__(self, *exc):
+            app.wsgi_app = lane
+
+    return Switch()
+
+
+@pytest.fixture
+def versions(app):
+    return {
+        "current": publish_version(app),  # privacy v1, in force
+        "terms": publish_version(app, slug="terms", title="Terms"),
+    }
+
+
+def _shape(response) -> tuple[int, str, dict]:
+    """Status, body text (the fields that differ per row replaced by their names) and headers
+    (without the request id; Content-Length checked against the body, then left out)."""
+    text = response.get_data(as_text=True)
+    body = response.get_json(silent=True)
+    if isinstance(body, dict):
+        for name in PER_ROW:
+            if name in body:
+                pair = f'"{name}":{json.dumps(body[name])}'
+                assert text.count(pair) == 1, (pair, text)
+                text = text.replace(pair, f'"{name}":<per row>')
+    headers = dict(response.headers)
+    assert int(headers.pop("Content-Length")) == len(response.get_data())
+    headers.pop("X-Request-Id", None)
+    return response.status_code, text, headers
+
+
+def test_answers_equal_the_flask_views(app, client, api, api_key, versions, flask_only, db):
+    """Each request twice, for two users who are alike: through the lane and through Flask alone.
+    Status, body and headers agree, for every success and every kind of error."""
+    uid = str(versions["current"].uid)
+    for user in ("lane-user", "flask-user"):
+        put_user(api, user)
+    auth = {"Authorization": f"Bearer {api_key}"}
+    good = {"version_uid": uid, "ip": "203.0.113.7", "user_agent": "pytest/1", "locale": "de"}
+    cases = [
+        ("acceptances", good, auth),
+        ("acceptances", good, auth),  # again: 200, the same record
+        ("declines", good, auth),
+        ("acceptances", good | {"decision": "declined"}, auth),  # 200: declined already
+        ("acceptances", {"policy": "terms", "version": 1}, auth),
+        ("acceptances", good, {}),  # no key
+        ("acceptances", good, {"Authorization": "Bearer pn_wrong"}),
+        ("acceptances", good, {"Authorization": "Basic abc"}),
+        ("acceptances", {"version_uid": "not-a-uuid"}, auth),
+        ("acceptances", {"version_uid": "00000000-0000-4000-8000-000000000000"}, auth),
+        ("acceptances", {}, auth),
+        ("acceptances", good | {"ip": "300.1.1.1"}, auth),
+        ("acceptances", good | {"user_agent": "a\x00b"}, auth),
+        ("acceptances", good | {"user_agent": 7}, auth),
+        ("acceptances", good | {"delivery_id": 99}, auth),
+        ("acceptances", good | {"delivery_id": True}, auth),
+        ("acceptances", good | {"decision": "maybe"}, auth),
+        ("acceptances", [good], auth),
+        ("acceptances", "just text", auth),
+    ]
+    for route, body, headers in cases:
+        answers = []
+        for user, lane in (("lane-user", True), ("flask-user", False)):
+            path = f"/api/v1/users/{user}/{route}"
+            if lane:
+                response = client.post(path, json=body, headers=headers)
+            else:
+                with flask_only:
+                    response = client.post(path, json=body, headers=headers)
+            answers.append(_shape(response))
+        assert answers[0] == answers[1], (route, body, headers)
+    # Unknown user, and bodies that are not JSON objects at all: the same on both paths.
+    raw_cases = [
+        ("/api/v1/users/nobody/acceptances", b'{"version_uid": "%s"}' % uid.encode(), "json"),
+        ("/api/v1/users/lane-user/acceptances", b'{"version_uid": ', "json"),
+        ("/api/v1/users/lane-user/acceptances", b"\xff\xfe{}", "json"),
+        ("/api/v1/users/lane-user/acceptances", b'{"version_uid": "x"}', "text"),
+        ("/api/v1/users/erased:x/acceptances", b"{}", "json"),
+        ("/api/v1/users/lane-user/acceptances/", b"{}", "json"),
+    ]
+    for path, data, kind in raw_cases:
+        content_type = "application/json" if kind == "json" else "text/plain"
+        lane = client.post(path, data=data, headers=auth | {"Content-Type": content_type})
+        with flask_only:
+            reference = client.post(path, data=data, headers=auth | {"Content-Type": content_type})
+        assert _shape(lane) == _shape(reference), path
+        assert lane.status_code in (400, 404, 405, 422), lane.get_json()
+    rows = db.execute(
+        "SELECT u.external_id, p.slug, a.decision, a.locale FROM acceptances a"
+        " JOIN users u ON u.id = a.user_id JOIN policy_versions v ON v.id = a.version_id"
+        " JOIN policies p ON p.id = v.policy_id ORDER BY 1, 2, 3"
+    ).fetchall()
+    written = [
+        ("privacy", "accepted", "de"),
+        ("privacy", "declined", "de"),
+        ("terms", "accepted", "en"),  # the user's locale
+    ]
+    assert [tuple(r.values()) for r in rows] == [
+        (user, *row) for user in ("flask-user", "lane-user") for row in written
+    ]
+
+
+def test_the_lane_answers_the_plain_case_and_hands_on_the_rest(app, api, versions, monkeypatch):
+    """A well-formed decision never reaches Flask; anything else reaches it with the body intact."""
+    put_user(api, "u-1")
+    lane = app.wsgi_app
+    original, seen = lane.flask, []
+
+    def recording(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ["wsgi.input"].read()))
+        environ["wsgi.input"].seek(0)
+        return original(environ, start_response)
+
+    monkeypatch.setattr(lane, "flask", recording)
+    body = {"version_uid": str(versions["current"].uid), "ip": "203.0.113.7"}
+    response = api.post("/api/v1/users/u-1/acceptances", json=body)
+    assert response.status_code == 201
+    assert response.get_json()["method"] == "api"
+    assert api.post("/api/v1/users/u-1/acceptances", json=body).status_code == 200
+    assert seen == []
+    bad = json.dumps(body | {"ip": "nope"}).encode()
+    response = api.post("/api/v1/users/u-1/acceptances", data=bad, content_type="application/json")
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == {"ip": "an IPv4 or IPv6 address"}
+    assert seen == [("/api/v1/users/u-1/acceptances", bad)]
+    assert api.get("/api/v1/users/u-1/acceptances").status_code == 200
+    assert seen[-1] == ("/api/v1/users/u-1/acceptances", b"")
+
+
+def test_lane_answers_carry_the_app_headers_metrics_and_request_id(app, client, api, versions):
+    put_user(api, "u-1")
+    body = {"version_uid": str(versions["current"].uid)}
+    response = client.post(
+        "/api/v1/users/u-1/acceptances", json=body, headers=api.headers | {"X-Request-Id": "req-42"}
+    )
+    assert response.status_code == 201
+    assert response.headers["X-Request-Id"] == "req-42"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in response.headers
+    put_user(api, "u-2")
+    secure = api.post(
+        "/api/v1/users/u-2/acceptances",
+        json=body,
+        environ_overrides={"wsgi.url_scheme": "https"},
+    )
+    assert secure.status_code == 201
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert len(secure.headers["X-Request-Id"]) == 32  # a new one when none is sent
+    metrics = client.get("/metrics").get_data(as_text=True)
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("notifier_http_requests_total{")
+        and 'endpoint="users_api.acceptance_create"' in line
+        and 'status="201"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 2
+
+
+def test_a_failure_after_the_commit_is_a_500_with_the_decision_kept(api, versions, db, monkeypatch):
+    """The decision is recorded before the webhook jobs are queued: a queue failure answers 500
+    as the app's handler does, and a retry finds the record (200), never a second row."""
+    put_user(api, "u-1")
+    body = {"version_uid": str(versions["current"].uid)}
+
+    def broken(events):
+        raise ConnectionError("redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hostwebhooks, "enqueue", broken)
+        response = api.post("/api/v1/users/u-1/acceptances", json=body)
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "internal_error",
+        "message": "Something went wrong on our side; it is logged.",
+        "fields": {},
+    }
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1
+    again = api.post("/api/v1/users/u-1/acceptances", json=body)
+    assert again.status_code == 200
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1
