@@ -48,8 +48,10 @@ class DecisionLane:
         match = None
         if environ.get("REQUEST_METHOD") == "POST":
             # As Werkzeug reads PATH_INFO (WSGI hands it over as latin-1).
-            path = environ.get("PATH_INFO", "").encode("latin1").decode(errors="replace")
-            match = ROUTE.fullmatch(path)
+            path = environ.get("PATH_INFO", "")
+            if path.isascii() or max(path) <= "\xff":
+                path = path.encode("latin1").decode(errors="replace")
+                match = ROUTE.fullmatch(path)
         if match is None or not self._compact_json():
             return self.flask(environ, start_response)
         started = time.perf_counter()

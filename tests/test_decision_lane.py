@@ -3,7 +3,9 @@ everything it does not answer to Flask with the request intact."""
 
 from __future__ import annotations
 
+import io
 import json
+from urllib.parse import quote
 
 import pytest
 from acceptance_helpers import publish_version, put_user
@@ -205,3 +207,32 @@ def test_a_failure_after_the_commit_is_a_500_with_the_decision_kept(api, version
     again = api.post("/api/v1/users/u-1/acceptances", json=body)
     assert again.status_code == 200
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1
+
+
+def test_ids_are_read_from_the_path_as_flask_reads_them(app, api, versions, monkeypatch):
+    """A percent-encoded UTF-8 id is the same user on the lane; a PATH_INFO that is not latin-1
+    (no WSGI server sends one) is left to Flask."""
+    put_user(api, quote("zoë 1"))
+    lane = app.wsgi_app
+    original, seen = lane.flask, []
+
+    def recording(environ, start_response):
+        seen.append(environ["PATH_INFO"])
+        return original(environ, start_response)
+
+    monkeypatch.setattr(lane, "flask", recording)
+    body = {"version_uid": str(versions["current"].uid)}
+    response = api.post(f"/api/v1/users/{quote('zoë 1')}/acceptances", json=body)
+    assert response.status_code == 201
+    assert seen == []
+    statuses = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/users/\u2603/acceptances",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "wsgi.input": io.BytesIO(b"{}"),
+    }
+    monkeypatch.setattr(lane, "flask", lambda env, start: statuses.append(env["PATH_INFO"]) or [])
+    assert list(lane(environ, lambda *a: None)) == []
+    assert statuses == ["/api/v1/users/\u2603/acceptances"]
