@@ -59,8 +59,10 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
                     conn, policy.id, body, created_by=None, max_bytes=MAX_BYTES
                 )
                 draft = store.classify_draft(conn, draft)
-                # The demo takes the classifier's word; a first version changes everything.
-                verdict = draft.suggested_verdict or "material"
+                # The demo takes the classifier's word unless the manifest overrides it, with a
+                # reason, as an administrator would; a first version changes everything.
+                suggested = draft.suggested_verdict or "material"
+                verdict = vspec.get("verdict", suggested)
                 with conn.transaction():
                     version = store.publish(
                         conn,
@@ -69,7 +71,8 @@ def load(conn: Connection, now: datetime | None = None, zone: str = "Europe/Pari
                         summary=vspec["summary"],
                         published_by=None,
                         verdict=verdict,
-                        acceptance_mode="explicit",
+                        override_reason=None if verdict == suggested else vspec["override_reason"],
+                        acceptance_mode=vspec.get("acceptance_mode", "explicit"),
                         now=published_at,
                     )
                     if effective_at > now:  # upcoming: its users are being told about it now

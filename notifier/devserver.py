@@ -44,6 +44,7 @@ def main() -> None:
         f"  Admin UI:   {url}/admin/  (sign in as {demodata.DEMO_ADMIN_EMAIL} / "
         f"{demodata.DEMO_ADMIN_PASSWORD})\n"
         f"  Public:     {url}/policies/privacy\n"
+        f"  Demo host:  {url}/demo/host  (a pretend host app with the widget; after signing in)\n"
         f"  Data folder: {config['NOTIFIER_DATA_DIR']}   ·   Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -57,3 +57,26 @@ def test_load_demo_is_idempotent(app, db):
         SELECT count(*) AS n FROM policy_versions WHERE effective_at > now()
     """).fetchone()["n"]
     assert upcoming >= 1
+    # The editorial update asks for no click (notice: implied on activity); the rest do.
+    modes = db.execute("""
+        SELECT p.slug, v.seq, v.acceptance_mode, v.verdict
+          FROM policy_versions v JOIN policies p ON p.id = v.policy_id ORDER BY p.slug, v.seq
+    """).fetchall()
+    assert [(m["slug"], m["seq"], m["acceptance_mode"]) for m in modes] == [
+        ("privacy", 1, "explicit"),
+        ("privacy", 2, "notice"),
+        ("privacy", 3, "explicit"),
+        ("terms", 1, "explicit"),
+        ("terms", 2, "explicit"),
+    ]
+    assert [m["verdict"] for m in modes] == [
+        "material",
+        "minor",
+        "material",
+        "material",
+        "material",
+    ]
+    override = db.execute(
+        "SELECT verdict_override_reason FROM policy_versions WHERE verdict = 'minor'"
+    ).fetchone()["verdict_override_reason"]
+    assert override.startswith("Reviewed:")
