@@ -11,7 +11,7 @@ from psycopg import Connection
 
 from . import audience, hostwebhooks, pendingcache
 from .errors import Conflict, NotFound, ValidationError
-from .pending import DEFAULT_PROMPT
+from .pending import DEFAULT_PROMPT, FIRST_PROMPT, default_prompt  # noqa: F401 - re-exported
 from .pending import answer as pending_answer
 
 DECISIONS = ("accepted", "declined")
@@ -19,6 +19,9 @@ METHODS = ("click", "email_link", "api", "implied")
 IMPLIED_PROMPT = (
     "Notice of the update to our {title} (effective {date}); continued use after that date "
     "means you accept it."
+)
+IMPLIED_PROMPT_FIRST = (  # version 1: nothing was updated
+    "Notice of our {title} (effective {date}); continued use after that date means you accept it."
 )
 
 _BASES: dict[tuple, str] = {}
@@ -196,7 +199,7 @@ def record(
         "prompt_text": (
             prompt_text
             if prompt_text is not None
-            else DEFAULT_PROMPT.format(title=version["title"])
+            else default_prompt(version["title"], version["seq"])
         )[:2000],
         "delivery_id": delivery_id,
         "api_key_id": api_key_id,
@@ -257,7 +260,7 @@ def record_activity(conn: Connection, user: dict, now: datetime) -> dict:
             decision="accepted",
             method="implied",
             now=now,
-            prompt_text=IMPLIED_PROMPT.format(
+            prompt_text=(IMPLIED_PROMPT_FIRST if version["seq"] == 1 else IMPLIED_PROMPT).format(
                 title=version["title"], date=f"{version['effective_at']:%Y-%m-%d}"
             ),
             delivery_id=delivery["id"] if delivery else None,

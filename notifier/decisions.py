@@ -123,7 +123,13 @@ def _encodable(text: str) -> bool:
 # every decision on the version, so each append cost O(rows). The locale and prompt defaults,
 # the chain and the context digest's email are filled in here, as `acceptances.record` does in
 # Python (`evidence.json_ascii_sql` writes the email as json.dumps does).
-DEFAULT_PROMPT_SQL = "'" + acceptances.DEFAULT_PROMPT.replace("'", "''") + "'"
+DEFAULT_PROMPT_SQL = (  # as `pending.default_prompt`
+    "CASE WHEN q.seq = 1 THEN '"
+    + acceptances.FIRST_PROMPT.replace("'", "''")
+    + "' ELSE '"
+    + acceptances.DEFAULT_PROMPT.replace("'", "''")
+    + "' END"
+)
 DECIDE_SOURCE = f"""
     k AS (
         SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,

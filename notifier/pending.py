@@ -23,7 +23,15 @@ from urllib.parse import quote
 
 from psycopg import Connection
 
+# The prompt recorded as evidence when the host sends none: an update, or a policy's first version
+# (version 1: a policy has one open draft at a time, numbered after the last).
 DEFAULT_PROMPT = "We have updated our {title}. Please review what changed and accept to continue."
+FIRST_PROMPT = "Please review our {title} and accept it to continue."
+
+
+def default_prompt(title: str, seq: int) -> str:
+    return (FIRST_PROMPT if seq == 1 else DEFAULT_PROMPT).replace("{title}", title)
+
 
 # werkzeug's quoting of a path segment (`BaseConverter.to_url`), for the accept link.
 _SEGMENT_SAFE = "!$&'()*+,/:;=@"
@@ -196,7 +204,7 @@ def _candidate(row: dict, now: datetime, blocks_at: datetime) -> Candidate:
     )
     text = f"\0base\0policies/{quote(row['slug'])}/versions/{row['seq']}"
     tail = (
-        f'"prompt":{dumps(DEFAULT_PROMPT.replace("{title}", row["title"]))},'
+        f'"prompt":{dumps(default_prompt(row["title"], row["seq"]))},'
         f'"links":{{"text":"{text}","redline":"{text}/changes","accept":'
     )
     return Candidate(row["id"], head, tail, blocking)

@@ -94,3 +94,27 @@ def test_expired_link_is_refused(app, api, client, monkeypatch):
     )
     response = client.get(f"/accept/{token}")
     assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
+
+
+def test_the_page_and_the_recorded_wording_say_first_version_or_update(app, api, client, db):
+    """Version 1 changed nothing before it: "Summary", "I have read the …"; an update says
+    "What changed" and "I have read the changes to …". The recorded prompt is the one shown."""
+    import helpers
+
+    first = publish_version(app, effective_in_days=-20, summary="Our first policy.")
+    put_user(api, "u-1")
+    user_id = db.execute("SELECT id FROM users").fetchone()["id"]
+    page = client.get(f"/accept/{_token(app, user_id, first.id)}").get_data(as_text=True)
+    assert '<h2 id="summary-h">Summary</h2>' in page
+    assert "I have read the Privacy Policy and I accept version 1." in page
+    update = publish_version(app, effective_in_days=5, body=helpers.POLICY_V2)
+    token = _token(app, user_id, update.id)
+    page = client.get(f"/accept/{token}").get_data(as_text=True)
+    assert '<h2 id="summary-h">What changed</h2>' in page
+    wording = "I have read the changes to the Privacy Policy and I accept version 2."
+    assert wording in page
+    response = client.post(
+        f"/accept/{token}", data={"csrf_token": _csrf(page), "decision": "accept"}
+    )
+    assert response.status_code == 201
+    assert db.execute("SELECT prompt_text FROM acceptances").fetchone()["prompt_text"] == wording

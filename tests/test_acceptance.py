@@ -122,6 +122,16 @@ def test_activity_implies_acceptance_of_non_material_notice_versions(app, api, d
     again = api.post("/api/v1/users/u-1/activity", json={}).get_json()
     assert again["implied"] == []
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 1
+    prompt = db.execute("SELECT prompt_text FROM acceptances").fetchone()["prompt_text"]
+    assert prompt.startswith("Notice of our Privacy Policy (effective ")  # version 1: no "update"
+    # An update to it: the notice says so.
+    publish_version(
+        app, mode="notice", verdict="minor", effective_in_days=0, body=helpers.POLICY_V2
+    )
+    body = api.post("/api/v1/users/u-1/activity", json={}).get_json()
+    assert [(a["policy"], a["version"]) for a in body["implied"]] == [("privacy", 2)]
+    prompt = db.execute("SELECT prompt_text FROM acceptances ORDER BY id DESC").fetchone()
+    assert prompt["prompt_text"].startswith("Notice of the update to our Privacy Policy")
 
 
 def test_material_notice_version_is_implied_once_the_notice_email_is_delivered(app, api, db):

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import helpers
 import psycopg
 import pytest
 from acceptance_helpers import accept, publish_version, put_user
@@ -174,11 +175,20 @@ def test_the_api_statement_fills_in_locale_email_and_prompt_as_record_does(app, 
     assert by_user["u-ascii"]["locale"] == "en" and by_user["u-none"]["locale"] == ""
     for ext, row in by_user.items():
         assert row["email"] == users[ext]
-        assert row["prompt_text"] == acceptances.DEFAULT_PROMPT.format(title=title)
+        # Version 1: nothing changed before it (a literal "{title}" in the title stays as is).
+        assert row["prompt_text"] == f"Please review our {title} and accept it to continue."
         assert row["context_sha256"] == evidence.context_digest(
             row["salt"], row["ip"], row["user_agent"], row["email"]
         )
         assert row["row_hash"] == evidence.row_hash(row)
+    # An update (version 2, now in force): the prompt says so.
+    update = publish_version(app, title=title, body=helpers.POLICY_V2, effective_in_days=-1)
+    assert accept(api, "u-ascii", update).status_code == 201
+    row = db.execute(
+        "SELECT prompt_text FROM acceptances WHERE version_id = %s", [update.id]
+    ).fetchone()
+    assert row["prompt_text"] == acceptances.DEFAULT_PROMPT.replace("{title}", title)
+    assert row["prompt_text"].startswith("We have updated our Privacy {title}")
     result = app.test_cli_runner().invoke(args=["evidence", "verify"])
     assert result.exit_code == 0, result.output
 
@@ -284,7 +294,7 @@ def test_pending_links_are_what_url_for_builds_for_any_external_id(app, api, cli
         assert privacy["blocks_at"] == privacy["effective_at"] and privacy["blocking"] is True
         assert cookies["blocks_at"] is None and cookies["blocking"] is False
         assert cookies["prompt"] == (
-            "We have updated our Cookie Policy. Please review what changed and accept to continue."
+            "Please review our Cookie Policy and accept it to continue."  # its first version
         )
         assert str(version.uid) == privacy["version_uid"]
         assert datetime.fromisoformat(privacy["effective_at"]).utcoffset().total_seconds() == 0

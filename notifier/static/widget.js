@@ -89,12 +89,13 @@
     if (!item) return;
     var blocking = !!item.blocking;
     var uid = "pn-" + item.version_uid.slice(0, 8);
+    var first = item.version === 1; /* a first version: nothing changed before it */
     var heading = blocking
-      ? item.title + ": please accept the updated version to continue"
-      : item.title + " is changing";
+      ? item.title + (first ? ": please accept it to continue" : ": please accept the updated version to continue")
+      : (first ? "New: " + item.title : item.title + " is changing");
     var when = new Date(item.effective_at).toLocaleDateString(document.documentElement.lang || undefined,
       { year: "numeric", month: "long", day: "numeric" });
-    var body = "What changed: " + item.summary + " Effective " + when + ".";
+    var body = (first ? "Summary: " : "What changed: ") + item.summary + " Effective " + when + ".";
     var labels = ["I accept", "Decline"];
 
     var root = el("div", { "class": "pn-root" + (blocking ? " pn-modal-open" : "") });
@@ -110,11 +111,13 @@
     desc.appendChild(el("p", { "class": "pn-text" }, body));
     box.appendChild(desc);
     var links = el("p", { "class": "pn-links" });
-    var red = el("a", { href: item.links.redline, target: "_blank", rel: "noopener" },
-                 "See exactly what changed");
-    red.appendChild(el("span", { "class": "pn-sr" }, " (opens in a new tab)"));
-    links.appendChild(red);
-    links.appendChild(document.createTextNode(" · "));
+    if (!first) {
+      var red = el("a", { href: item.links.redline, target: "_blank", rel: "noopener" },
+                   "See exactly what changed");
+      red.appendChild(el("span", { "class": "pn-sr" }, " (opens in a new tab)"));
+      links.appendChild(red);
+      links.appendChild(document.createTextNode(" · "));
+    }
     var full = el("a", { href: item.links.text, target: "_blank", rel: "noopener" }, "Read the full text");
     full.appendChild(el("span", { "class": "pn-sr" }, " (opens in a new tab)"));
     links.appendChild(full);

@@ -15,6 +15,7 @@ from ..tokens import TokenError, read_acceptance_token
 bp = Blueprint("accept", __name__)
 
 PROMPT = "I have read the changes to the {title} and I accept version {seq}."
+PROMPT_FIRST = "I have read the {title} and I accept version {seq}."  # nothing changed before it
 
 
 def _load(token: str, now: datetime) -> dict:
@@ -51,7 +52,9 @@ def _load(token: str, now: datetime) -> dict:
         "accepted": accepted,
         "redline": versions.redline_html(base, full),
         "full": full,
-        "prompt": PROMPT.format(title=version["title"], seq=version["seq"]),
+        "prompt": (PROMPT_FIRST if version["seq"] == 1 else PROMPT).format(
+            title=version["title"], seq=version["seq"]
+        ),
     }
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import helpers
 import pytest
-from acceptance_helpers import publish_version, put_user
+from acceptance_helpers import accept, publish_version, put_user
 from helpers import ADMIN_EMAIL, ADMIN_PASSWORD, backdate, shot
 
 pytestmark = pytest.mark.ui
@@ -19,8 +20,12 @@ def test_demo_host_banner_then_blocking_modal_accepted_by_keyboard(app, api, db,
 
     with app.app_context(), notifier_db.connection() as conn:
         auth.create_admin(conn, ADMIN_EMAIL, ADMIN_PASSWORD)
-    version = publish_version(app, effective_in_days=5, summary="Logs are kept for 180 days.")
+    first = publish_version(app, effective_in_days=-400)
+    version = publish_version(
+        app, body=helpers.POLICY_V2, effective_in_days=5, summary="Logs are kept for 180 days."
+    )
     put_user(api, "u-1", name="Ann Example")
+    assert accept(api, "u-1", first).status_code == 201  # accepted at sign-up, say
 
     page.goto(f"{live_server}/admin/")
     page.get_by_label("Email").fill(ADMIN_EMAIL)
@@ -72,17 +77,31 @@ def test_demo_host_banner_then_blocking_modal_accepted_by_keyboard(app, api, db,
     accept_button.scroll_into_view_if_needed()
     assert accept_button.is_visible()
     page.keyboard.press("Enter")
-    page.get_by_text("accepted: privacy v1").wait_for()
+    page.get_by_text("accepted: privacy v2").wait_for()
     assert page.get_by_role("dialog").count() == 0
     assert not page.evaluate("document.querySelector('main').hasAttribute('inert')")
     shot(page, "widget-03-accepted")
 
-    row = db.execute("SELECT method, prompt_text FROM acceptances").fetchone()
+    row = db.execute(
+        "SELECT method, prompt_text FROM acceptances WHERE version_id = %s", [version.id]
+    ).fetchone()
     assert row["method"] == "click" and "I accept" in row["prompt_text"]
+    assert row["prompt_text"].startswith("Privacy Policy: please accept the updated version")
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(report)
     assert page.locator("[data-count=accepted] b").inner_text() == "1"
     assert page.locator("[data-count=pending] b").inner_text() == "0"
     shot(page, "widget-04-report")
+
+    # A policy's first version: nothing changed before it, so no redline and no "updated".
+    publish_version(app, slug="cookies", title="Cookie Policy", summary="How we use cookies.")
+    page.goto(f"{live_server}/demo/host?user=u-1")
+    dialog = page.get_by_role("dialog", name="Cookie Policy: please accept it to continue")
+    dialog.wait_for()
+    assert "Summary: How we use cookies." in dialog.inner_text()
+    assert "Please review our Cookie Policy and accept it to continue." in dialog.inner_text()
+    assert dialog.get_by_role("link", name="See exactly what changed").count() == 0
+    dialog.get_by_role("button", name="I accept").click()
+    page.get_by_text("accepted: cookies v1").wait_for()
     assert page.console_errors == []
