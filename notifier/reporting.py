@@ -10,25 +10,55 @@ from psycopg import Connection
 PAGE = 50
 
 
+# The version of the policy in force now (`v`'s policy), to tell a superseded version: its users
+# are asked about the later one, so those who never decided on it are no longer "pending".
+IN_FORCE_SQL = """
+    LEFT JOIN LATERAL (
+        SELECT c.seq, c.effective_at
+          FROM policy_versions c
+         WHERE c.policy_id = v.policy_id AND c.published_at IS NOT NULL AND c.effective_at <= now()
+      ORDER BY c.effective_at DESC, c.seq DESC
+         LIMIT 1
+    ) cur ON true
+"""
+
+
 def version_rows(conn: Connection) -> list[dict]:
-    """Every published version with its decision counts (one scan of the evidence index)."""
+    """Every published version with its decision counts (one scan of the evidence index) and,
+    if a later version is in force, that version (`superseded_by`, `superseded_at`)."""
     total = active_users(conn)
-    rows = conn.execute("""
+    rows = conn.execute(f"""
         SELECT v.id, v.seq, v.effective_at, v.acceptance_mode, v.verdict, p.slug, p.title,
+               CASE WHEN cur.seq > v.seq THEN cur.seq END AS superseded_by,
+               CASE WHEN cur.seq > v.seq THEN cur.effective_at END AS superseded_at,
                count(a.id) FILTER (WHERE a.decision = 'accepted' AND a.method <> 'implied')
                    AS accepted,
                count(a.id) FILTER (WHERE a.method = 'implied') AS implied,
                count(a.id) FILTER (WHERE a.decision = 'declined') AS declined
           FROM policy_versions v
           JOIN policies p ON p.id = v.policy_id
+          {IN_FORCE_SQL}
      LEFT JOIN acceptances a ON a.version_id = v.id
          WHERE v.published_at IS NOT NULL
-      GROUP BY v.id, p.id
+      GROUP BY v.id, p.id, cur.seq, cur.effective_at
       ORDER BY p.title, v.seq DESC
     """).fetchall()
     for row in rows:
         _rates(row, total)
     return rows
+
+
+def superseded(conn: Connection, version_id: int) -> dict | None:
+    """The later version in force now (`seq`, `effective_at`) if this one is superseded."""
+    return conn.execute(
+        f"""
+        SELECT cur.seq, cur.effective_at
+          FROM policy_versions v
+          {IN_FORCE_SQL}
+         WHERE v.id = %(v)s AND cur.seq > v.seq
+    """,
+        {"v": version_id},
+    ).fetchone()
 
 
 def active_users(conn: Connection) -> int:

@@ -52,6 +52,34 @@ def test_version_report_counts_rates_segments_and_pending_filter(app, api, admin
     assert "Privacy Policy v1" in index
 
 
+def test_a_superseded_version_has_no_pending_users(app, api, admin, client, db):
+    """Once a later version is in force, users are asked about that one: the earlier version's
+    report says so instead of calling everyone who never accepted it "pending"."""
+    import helpers
+
+    first = publish_version(app, effective_in_days=-100)
+    put_user(api, "u-1")
+    put_user(api, "u-2")
+    accept(api, "u-1", first)
+    upcoming = publish_version(app, effective_in_days=10, body=helpers.POLICY_V2)
+    index = client.get("/admin/reports/").get_data(as_text=True)
+    assert "superseded" not in index  # version 2 is not in force yet: v1 still asks
+    first_row = index.split("Privacy Policy v1")[1].split("</tr>")[0]
+    assert "1 <span" in first_row.split("<td>")[-1]  # u-2 is pending
+    helpers.backdate(db, upcoming.id, 11)
+    index = client.get("/admin/reports/").get_data(as_text=True)
+    first_row = index.split("Privacy Policy v1")[1].split("</tr>")[0]
+    assert "superseded by v2 on" in first_row
+    second_row = index.split("Privacy Policy v2")[1].split("</tr>")[0]
+    assert "2 <span" in second_row.split("<td>")[-1]  # both are asked about v2
+    page = client.get(f"/admin/reports/versions/{first.id}").get_data(as_text=True)
+    assert "Superseded by version 2" in page and "Users who did not accept it" in page
+    assert "Pending users" not in page and "Save grace period" not in page
+    assert "u-2" in page.split("Users who did not accept it")[1]
+    page = client.get(f"/admin/reports/versions/{upcoming.id}").get_data(as_text=True)
+    assert "Superseded" not in page and "Pending users" in page
+
+
 def test_reports_need_an_admin(client):
     assert client.get("/admin/reports/").status_code == 302
 

@@ -70,6 +70,7 @@ def version_show(version_id: int):
     with db.connection() as conn:
         version, policy = _version(conn, version_id)
         counts = reporting.version_counts(conn, version_id)
+        superseded = reporting.superseded(conn, version_id)
         chart = reporting.chart(reporting.timeline(conn, version_id), counts["users"])
         segments = reporting.segments(conn, version_id)
         pending, next_after = reporting.pending_page(
@@ -83,6 +84,7 @@ def version_show(version_id: int):
         version=version,
         policy=policy,
         counts=counts,
+        superseded=superseded,
         chart=chart,
         segments=segments,
         pending=pending,
