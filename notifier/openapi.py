@@ -154,8 +154,24 @@ SCHEMAS = {
             "version_uid": {"type": "string"},
             "summary": {"type": "string"},
             "effective_at": TIMESTAMP,
+            "in_force": {"type": "boolean"},
             "mode": {"enum": ["explicit", "notice", "none"]},
+            "material": {"type": "boolean"},
             "blocking": {"type": "boolean"},
+            "blocks_at": {
+                **NULLABLE_TIMESTAMP,
+                "description": "explicit mode: when the prompt starts to block (effective date "
+                "plus any grace period); null in notice mode",
+            },
+            "declined_at": {
+                **NULLABLE_TIMESTAMP,
+                "description": "when this user declined this version, if they did",
+            },
+            "prompt": {
+                "type": "string",
+                "description": "the wording to show, recorded as evidence when a decision sends "
+                "no prompt_text; a policy's first version is not called an update",
+            },
             "links": _obj(
                 {
                     "text": {"type": "string"},

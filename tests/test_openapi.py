@@ -92,3 +92,14 @@ def test_api_fuzz_finds_no_server_error_and_no_schema_violation(api_schema):
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         check()
+
+
+def test_a_pending_item_has_exactly_the_documented_fields(app, api, client):
+    """Every field of an answer is documented (and required), none documented is missing."""
+    from acceptance_helpers import publish_version, put_user
+
+    publish_version(app)
+    put_user(api, "u-1")
+    item = api.get("/api/v1/users/u-1/pending").get_json()["pending"][0]
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["PendingItem"]
+    assert set(item) == set(schema["properties"]) == set(schema["required"])
