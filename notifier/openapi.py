@@ -214,9 +214,19 @@ SCHEMAS = {
             "version": {"type": "integer"},
             "decision": {"enum": ["accepted", "declined"]},
             "method": {"type": "string"},
+            "version_uid": {"type": "string"},
             "recorded_at": TIMESTAMP,
-            "content_sha256": {"type": "string"},
-            "row_hash": {"type": "string"},
+            "content_sha256": {
+                "type": "string",
+                "description": "SHA-256 of the exact text decided on",
+            },
+            "locale": {"type": "string"},
+            "prompt_text": {"type": "string", "description": "the wording shown, as recorded"},
+            "delivery_id": {
+                "type": ["integer", "null"],
+                "description": "the notice delivery this decision answers, if any",
+            },
+            "row_hash": {"type": "string", "description": "this row's hash in the evidence chain"},
         }
     ),
     "AcceptanceList": _obj(

@@ -94,7 +94,7 @@ def test_api_fuzz_finds_no_server_error_and_no_schema_violation(api_schema):
         check()
 
 
-def test_a_pending_item_has_exactly_the_documented_fields(app, api, client):
+def test_pending_and_decision_answers_have_exactly_the_documented_fields(app, api, client):
     """Every field of an answer is documented (and required), none documented is missing."""
     from acceptance_helpers import publish_version, put_user
 
@@ -103,3 +103,8 @@ def test_a_pending_item_has_exactly_the_documented_fields(app, api, client):
     item = api.get("/api/v1/users/u-1/pending").get_json()["pending"][0]
     schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["PendingItem"]
     assert set(item) == set(schema["properties"]) == set(schema["required"])
+    record = api.post(
+        "/api/v1/users/u-1/acceptances", json={"version_uid": item["version_uid"]}
+    ).get_json()
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["Acceptance"]
+    assert set(record) == set(schema["properties"]) == set(schema["required"])
