@@ -17,7 +17,6 @@ body read here is handed on to Flask, so a fallback sees the request as sent.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import time
@@ -128,8 +127,8 @@ class DecisionLane:
         if len(raw) != int(length):
             return None
         try:
-            data = json.loads(raw.decode())
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+            data = self.app.json.loads(raw.decode())  # as Flask's (errors.JSONProvider)
+        except ValueError:  # not UTF-8, not JSON, nested too deep
             return None
         return data if isinstance(data, dict) else None
 

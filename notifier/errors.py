@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +22,17 @@ from policy_versions.errors import (  # noqa: F401 - re-exported for the applica
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on our side; it is logged."
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for the parser ('[[[[…') is invalid
+    JSON like any other (ValueError: the request's 400/422), not a RecursionError (a 500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def wants_json() -> bool:
@@ -50,6 +62,8 @@ def render_error(status: int, code: str, message: str, fields: dict[str, str] | 
 
 
 def init_app(app: Flask) -> None:
+    app.json = JSONProvider(app)
+
     @app.errorhandler(NotifierError)
     def handle_notifier_error(exc: NotifierError):
         return render_error(exc.status, exc.code, exc.message, exc.fields)

@@ -209,7 +209,7 @@ def error_text(body: bytes | str | None) -> str:
         parts = [f"{e.get('field')}: {e['message']}" if e.get("field") else e["message"]
                  for e in errors]  # fmt: skip
         return "; ".join(parts)[:2000] or raw[:2000]
-    except (ValueError, AttributeError, KeyError, TypeError):
+    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
         return raw[:2000]
 
 

@@ -155,3 +155,35 @@ def test_a_second_draft_is_a_conflict_and_drafts_can_be_updated(app, api):
 def test_unknown_routes_under_api_answer_json(api):
     response = api.get("/api/v1/nothing-here")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+def test_json_nested_too_deeply_is_a_4xx_on_every_endpoint(app, api, client, api_key):
+    """'[[[[…' deeper than the parser's recursion limit is invalid JSON like any other: every
+    POST/PUT route (API, widget, webhooks, the decision lane) answers 4xx, never 500."""
+    import re
+
+    from acceptance_helpers import publish_version, put_user
+
+    publish_version(app)
+    put_user(api, "u-1")
+    bodies = (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000)
+    values = {"slug": "privacy", "seq": "1", "external_id": "u-1"}
+    routes = [
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), rule.rule))
+        for rule in app.url_map.iter_rules()
+        for method in sorted(rule.methods & {"POST", "PUT"})
+        # The SendGrid webhook checks its signature before it parses (test_webhooks.py).
+        if not rule.rule.startswith(("/admin", "/webhooks/")) and "<path:" not in rule.rule
+    ]
+    assert ("POST", "/api/v1/users/u-1/acceptances") in routes and len(routes) >= 10
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    for method, path in routes:
+        for body in bodies:
+            response = client.open(path, method=method, data=body, headers=headers)
+            assert response.status_code < 500, (method, path, response.get_data(as_text=True))
+    # A widget token whose payload is nested too deeply is malformed (401), not a crash.
+    from notifier.hostkeys import _b64
+
+    token = _b64(b"[" * 100_000 + b"]" * 100_000) + "." + _b64(b"mac")
+    response = client.post("/widget/v1/activity", json={}, headers={"X-Widget-Token": token})
+    assert response.status_code == 401, response.get_data(as_text=True)

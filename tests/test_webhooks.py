@@ -143,3 +143,12 @@ def test_without_a_configured_key_events_are_refused(app, client):
     assert (
         client.post(URL, data="[]", headers={"Content-Type": "application/json"}).status_code == 503
     )
+
+
+def test_a_signed_body_that_is_not_json_is_a_422(client, db, signer):
+    """Also when it is nested too deeply for the parser: 422, nothing stored."""
+    for body in ("not json", "[" * 100_000 + "]" * 100_000):
+        response = client.post("/webhooks/sendgrid", data=body, headers=signer(body))
+        assert response.status_code == 422, response.get_data(as_text=True)[:200]
+        assert response.get_json()["message"] == "The body is not JSON."
+    assert db.execute("SELECT count(*) AS n FROM delivery_events").fetchone()["n"] == 0

@@ -74,7 +74,7 @@ def sendgrid_events():
     verify(raw)
     try:
         events = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationError("The body is not JSON.") from exc
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise ValidationError("The body must be a JSON array of event objects.")
