@@ -38,6 +38,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask("notifier", template_folder=str(TEMPLATES), static_folder="static")
+    app.url_map.converters["int"] = errors.IdConverter  # before any route is added
     app.config.from_mapping(config_from_env())  # notifier/config.py: os.environ + typed helpers
     app.config.update(config or {})  # tests pass a dict, like flaskr's test_config
     ensure_urls(app.config)  # embedded PostgreSQL / Redis when the URLs are unset

@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from policy_versions.errors import (  # noqa: F401 - re-exported for the application
     Conflict,
@@ -61,8 +62,41 @@ def render_error(status: int, code: str, message: str, fields: dict[str, str] | 
     return body, status
 
 
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint: every id and cursor in this app
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route, up to a bigint: a larger number is a 404 from routing, not a
+    database error (a 500) when it reaches a query."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=BIGINT_MAX, signed=False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def bigint(value: str) -> int:
+    """`request.args.get(name, type=bigint)`: like `type=int`, and a number PostgreSQL cannot
+    hold is ignored like any other non-number (the default is used)."""
+    number = int(value)
+    if not -BIGINT_MAX - 1 <= number <= BIGINT_MAX:
+        raise ValueError(f"{value} is out of range")
+    return number
+
+
+def refuse_nul() -> None:
+    """PostgreSQL text cannot hold a NUL character: a query string or form field with one is a
+    422 saying so, before any view sends it to a query (an app-wide before_request)."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise ValidationError(
+                    f"{name.replace(chr(0), '')!r} contains a NUL character.",
+                    fields={name.replace("\x00", ""): "text without NUL characters"},
+                )
+
+
 def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
+    app.before_request(refuse_nul)
 
     @app.errorhandler(NotifierError)
     def handle_notifier_error(exc: NotifierError):

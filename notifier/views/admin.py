@@ -22,6 +22,7 @@ from policy_versions import store
 from policy_versions.errors import NotifierError
 
 from .. import audit, auth, db, hostwebhooks, jobs, notices, versions
+from ..errors import bigint
 from ..forms import ApiKeyForm, EmptyForm, PolicyForm, PublishForm, SignInForm, VersionForm
 from ..security import limiter
 
@@ -367,7 +368,7 @@ def api_key_revoke(key_id: int):
 @bp.get("/audit")
 @auth.admin_required
 def audit_list():
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=bigint)
     with db.connection() as conn:
         entries = audit.list_entries(conn, before=before, limit=100)
     return render_template("admin/audit.html", entries=entries)

@@ -19,6 +19,7 @@ from flask import (
 from policy_versions.errors import Conflict, NotFound, ValidationError
 
 from .. import audit, auth, db, jobs, ledger, mailer, notices, reminders
+from ..errors import bigint
 from ..forms import EmptyForm
 from ..security import csrf
 
@@ -163,7 +164,7 @@ def recipient_list(notice_id: int):
     state = request.args.get("state") or None
     if state is not None and state not in STATES:
         raise ValidationError(f"Unknown state {state!r}.", fields={"state": ", ".join(STATES)})
-    after = request.args.get("after", type=int) or 0
+    after = request.args.get("after", type=bigint) or 0
     q = (request.args.get("q") or "").strip() or None
     with db.connection() as conn:
         notice = notices.get_notice(conn, notice_id)
@@ -227,7 +228,7 @@ def undeliverable_reset(user_id: int):
 @auth.admin_required
 def outbox_list():
     with db.connection() as conn:
-        rows = mailer.list_outbox(conn, after=request.args.get("after", type=int))
+        rows = mailer.list_outbox(conn, after=request.args.get("after", type=bigint))
     return render_template("notices/outbox_list.html", rows=rows)
 
 

@@ -23,6 +23,7 @@ from policy_versions import store
 
 from .. import acceptances, audience, audit, db, evidence, gdpr, ledger, reporting
 from ..auth import admin_required
+from ..errors import bigint
 
 bp = Blueprint("reports", __name__, url_prefix="/admin/reports")
 
@@ -66,7 +67,7 @@ def index():
 @admin_required
 def version_show(version_id: int):
     q, segment = request.args.get("q"), request.args.get("segment")
-    after = request.args.get("after", 0, type=int)
+    after = request.args.get("after", 0, type=bigint)
     with db.connection() as conn:
         version, policy = _version(conn, version_id)
         counts = reporting.version_counts(conn, version_id)
@@ -121,6 +122,8 @@ def version_grace(version_id: int):
 @admin_required
 def version_pending_csv(version_id: int):
     q, segment = request.args.get("q"), request.args.get("segment")
+    with db.connection() as conn:
+        _version(conn, version_id)  # 404 before the download starts, not an error inside it
 
     def rows():
         with db.connection() as conn:
@@ -142,6 +145,9 @@ def version_pending_csv(version_id: int):
 @bp.get("/versions/<int:version_id>/evidence.csv")
 @admin_required
 def version_evidence_csv(version_id: int):
+    with db.connection() as conn:
+        _version(conn, version_id)  # 404 before the download starts, not an error inside it
+
     def rows():
         with db.connection() as conn:
             for r in evidence.rows_for(conn, version_id=version_id):
@@ -156,7 +162,7 @@ def version_evidence_csv(version_id: int):
 @admin_required
 def user_list():
     q = request.args.get("q")
-    after = request.args.get("after", 0, type=int)
+    after = request.args.get("after", 0, type=bigint)
     with db.connection() as conn:
         users = reporting.search_users(conn, q, after)
     return render_template("reports/user_list.html", users=users, q=q or "")
