@@ -119,6 +119,8 @@ class PendingCache:
         self.stats = {"hits": 0, "loads": 0, "dropped": 0, "resets": 0}  # approximate
         self._warm_wanted: tuple[Catalog | None, int] | None = None
         self._warm_event = threading.Event()
+        self.warm_idle = threading.Event()  # set while no warm-up runs or is asked for
+        self.warm_idle.set()
         for target, name in (
             (self._listen, "listener"),
             (self._subscribe, "subscriber"),
@@ -337,6 +339,7 @@ class PendingCache:
         `generation`. One thread: a burst of resets queues one warm-up, not one per reset."""
         with self._lock:
             self._warm_wanted = (catalog, generation)
+            self.warm_idle.clear()
         self._warm_event.set()
 
     def _warm_loop(self) -> None:
@@ -351,6 +354,9 @@ class PendingCache:
                     self._warm(*wanted)
                 except Exception as exc:  # the cache still answers: users load on request
                     log.warning("pending cache: warm-up stopped: %s", exc)
+            with self._lock:
+                if self._warm_wanted is None:
+                    self.warm_idle.set()
 
     def _warm(self, catalog: Catalog | None, generation: int) -> None:
         """Load the catalog (unless given) and then users page by page, while nothing changes."""
