@@ -145,7 +145,7 @@ def read_widget_token(conn: Connection, token: str, now: float | None = None) ->
         given = _unb64(mac)
         prefix, external_id, expires = data["k"], data["sub"], int(data["exp"])
         assert isinstance(prefix, str) and isinstance(external_id, str)
-    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, AssertionError, OverflowError, RecursionError) as exc:
         raise Unauthorized("The widget token is malformed.") from exc
     key = conn.execute(
         """

@@ -182,11 +182,25 @@ def test_json_nested_too_deeply_is_a_4xx_on_every_endpoint(app, api, client, api
             response = client.open(path, method=method, data=body, headers=headers)
             assert response.status_code < 500, (method, path, response.get_data(as_text=True))
     # A widget token whose payload is nested too deeply is malformed (401), not a crash.
+    from uuid import uuid4
+
     from notifier.hostkeys import _b64
 
-    token = _b64(b"[" * 100_000 + b"]" * 100_000) + "." + _b64(b"mac")
-    response = client.post("/widget/v1/activity", json={}, headers={"X-Widget-Token": token})
-    assert response.status_code == 401, response.get_data(as_text=True)
+    payloads = (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"k": "a", "sub": "b", "exp": 1e999}',  # infinity: int() overflows
+        b'{"k": "a", "sub": "b", "exp": "NaN"}',
+        b'{"k": null, "sub": 1, "exp": 1}',
+        b"null",
+    )
+    for payload in payloads:
+        token = _b64(payload) + "." + _b64(b"mac")
+        for path in ("/widget/v1/activity", "/widget/v1/decisions"):
+            headers = {"X-Widget-Token": token, "Accept": "application/json"}
+            body = {"decision": "accepted", "version_uid": str(uuid4()), "prompt_text": "Accept?"}
+            response = client.post(path, json=body, headers=headers)
+            assert response.status_code == 401, (payload[:40], response.get_data(as_text=True))
+            assert response.get_json()["message"] == "The widget token is malformed."
 
 
 def test_no_get_route_answers_500_to_hostile_ids_or_query_strings(app, api, client, api_key, admin):
