@@ -47,11 +47,23 @@ def subject_key(external_id: str) -> str:
     return hmac.new(key.encode(), external_id.encode(), hashlib.sha256).hexdigest()
 
 
+def storable(text: str) -> bool:
+    """Text PostgreSQL can store and we accept in a field: no control characters (NUL
+    included) and no unpaired surrogates (JSON can carry "\\ud800"; UTF-8 cannot)."""
+    if CONTROL.search(text):
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_external_id(value) -> str:
     if (
         not isinstance(value, str)
         or not 1 <= len(value) <= 200
-        or CONTROL.search(value)
+        or not storable(value)
         or "/" in value  # it is a URL path segment in the API
     ):
         raise ValidationError(
@@ -82,7 +94,12 @@ def parse_user(data: dict, external_id: str | None = None) -> UserInput:
         present.add("email")
         if email in (None, ""):
             email = None
-        elif not isinstance(email, str) or len(email) > 254 or not EMAIL.match(email.strip()):
+        elif (
+            not isinstance(email, str)
+            or len(email) > 254
+            or not EMAIL.match(email.strip())
+            or not storable(email)
+        ):
             errors["email"] = "not a valid email address"
         else:
             email = email.strip()
@@ -94,8 +111,8 @@ def parse_user(data: dict, external_id: str | None = None) -> UserInput:
         value = data.get(name)
         if value is None or value == "":
             setattr(user, name, "" if name == "name" else None)
-        elif not isinstance(value, str) or len(value) > limit or CONTROL.search(value):
-            errors[name] = f"a string of at most {limit} characters"
+        elif not isinstance(value, str) or len(value) > limit or not storable(value):
+            errors[name] = f"a string of at most {limit} characters, no control characters"
         else:
             setattr(user, name, value.strip())
     if "locale" in data:
@@ -113,9 +130,11 @@ def parse_user(data: dict, external_id: str | None = None) -> UserInput:
         if (
             not isinstance(tags, list)
             or len(tags) > MAX_TAGS
-            or not all(isinstance(t, str) and 1 <= len(t) <= 50 for t in tags)
+            or not all(isinstance(t, str) and 1 <= len(t) <= 50 and storable(t) for t in tags)
         ):
-            errors["tags"] = f"a list of at most {MAX_TAGS} strings of 1–50 characters"
+            errors["tags"] = (
+                f"a list of at most {MAX_TAGS} strings of 1–50 characters, no control characters"
+            )
         else:
             user.tags = sorted(set(tags))
     unknown = set(data) - set(COLUMNS)

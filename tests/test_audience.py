@@ -107,3 +107,28 @@ def test_scoped_keys_cannot_see_each_others_users(app, client, api, db):
     assert db.execute("SELECT name FROM users").fetchone()["name"] == "A"
     # The unscoped key (the `api` fixture) sees everyone.
     assert api.get("/api/v1/users/shared-id").status_code == 200
+
+
+def test_text_postgresql_cannot_store_is_a_422_naming_the_field(api, db):
+    """A NUL or other control character, or an unpaired surrogate (JSON can carry "\\ud800",
+    UTF-8 cannot), in any text field of a user: 422 with the field, nothing written."""
+    import json
+
+    cases = {
+        "tags": {"email": "a@example.com", "tags": ["ok", "a\x00b"]},
+        "name": {"email": "a@example.com", "name": "Ann \ud800"},
+        "segment": {"email": "a@example.com", "segment": "x\x07"},
+        "email": {"email": "a\ud800@example.com"},
+    }
+    for field, body in cases.items():
+        response = api.put(
+            "/api/v1/users/u-1", data=json.dumps(body), content_type="application/json"
+        )
+        assert response.status_code == 422, (field, response.get_data(as_text=True))
+        assert field in response.get_json()["fields"], field
+    tags = {"email": "a@example.com", "tags": ["\ud800"]}
+    bulk = api.post("/api/v1/users/bulk", json={"users": [{"external_id": "u-2", **tags}]})
+    assert bulk.status_code == 422
+    bulk = api.post("/api/v1/users/bulk", json={"users": [{"external_id": "u-\ud800"}]})
+    assert bulk.status_code == 422
+    assert db.execute("SELECT count(*) AS n FROM users").fetchone()["n"] == 0
