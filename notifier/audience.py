@@ -47,16 +47,21 @@ def subject_key(external_id: str) -> str:
     return hmac.new(key.encode(), external_id.encode(), hashlib.sha256).hexdigest()
 
 
-def storable(text: str) -> bool:
-    """Text PostgreSQL can store and we accept in a field: no control characters (NUL
-    included) and no unpaired surrogates (JSON can carry "\\ud800"; UTF-8 cannot)."""
-    if CONTROL.search(text):
+def encodable(text: str) -> bool:
+    """Text PostgreSQL can store: no NUL and no unpaired surrogate (JSON can carry "\\ud800";
+    UTF-8 cannot)."""
+    if "\x00" in text:
         return False
     try:
         text.encode()
     except UnicodeEncodeError:
         return False
     return True
+
+
+def storable(text: str) -> bool:
+    """Text we accept in a name, segment, tag or id: `encodable` and no control characters."""
+    return not CONTROL.search(text) and encodable(text)
 
 
 def check_external_id(value) -> str:
@@ -98,7 +103,7 @@ def parse_user(data: dict, external_id: str | None = None) -> UserInput:
             not isinstance(email, str)
             or len(email) > 254
             or not EMAIL.match(email.strip())
-            or not storable(email)
+            or not encodable(email)
         ):
             errors["email"] = "not a valid email address"
         else:
