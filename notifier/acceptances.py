@@ -62,8 +62,12 @@ def find_version(conn: Connection, data: dict) -> dict:
     """A version named by {"version_uid"} or {"policy", "version"}; 404/422 otherwise."""
     uid, slug, seq = data.get("version_uid"), data.get("policy"), data.get("version")
     if isinstance(uid, str) and uid:
+        if not audience.encodable(uid):  # no version has such a uid (PostgreSQL: no NUL)
+            raise NotFound("No such policy version.")
         where, params = "v.uid::text = %(uid)s", {"uid": uid.lower()}
     elif isinstance(slug, str) and isinstance(seq, int) and not isinstance(seq, bool):
+        if not audience.encodable(slug):
+            raise NotFound("No such policy version.")
         where, params = "p.slug = %(slug)s AND v.seq = %(seq)s", {"slug": slug, "seq": seq}
     else:
         raise ValidationError(

@@ -47,6 +47,8 @@ def version_ref(data: dict) -> VersionRef:
         # Only the canonical spelling matches, as `v.uid::text = lower(uid)` did.
         return VersionRef(uid=parsed if parsed == uid.lower() else "")
     if isinstance(slug, str) and isinstance(seq, int) and not isinstance(seq, bool):
+        if not audience.encodable(slug):  # no policy has such a slug (PostgreSQL: no NUL)
+            return VersionRef(uid="")
         return VersionRef(slug=slug, seq=seq)
     raise ValidationError(
         "Name the version with version_uid, or with policy (slug) and version (number).",

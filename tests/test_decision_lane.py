@@ -236,3 +236,40 @@ def test_ids_are_read_from_the_path_as_flask_reads_them(app, api, versions, monk
     monkeypatch.setattr(lane, "flask", lambda env, start: statuses.append(env["PATH_INFO"]) or [])
     assert list(lane(environ, lambda *a: None)) == []
     assert statuses == ["/api/v1/users/\u2603/acceptances"]
+
+
+def test_a_version_named_with_text_postgresql_cannot_store_is_not_found(app, api, client, db):
+    """A policy slug or version uid with a NUL or an unpaired surrogate names no version: 404
+    on the API (lane and Flask alike) and on the widget, not a database error."""
+    import time
+
+    from notifier import db as notifier_db
+    from notifier import hostkeys
+
+    version = publish_version(app)
+    put_user(api, "u-1")
+    bodies = [
+        {"policy": "\x00", "version": 1},
+        {"policy": "priv\ud800", "version": 1},
+        {"version_uid": "\x00"},
+        {"version_uid": str(version.uid)[:-1] + "\ud800"},
+    ]
+    with app.app_context(), notifier_db.connection() as conn:
+        key_id = conn.execute("SELECT id FROM api_keys LIMIT 1").fetchone()["id"]
+        settings = hostkeys.settings(conn, key_id)
+    token = hostkeys.widget_token(
+        settings["prefix"], settings["widget_secret"], "u-1", int(time.time()) + 600
+    )
+    widget = {"X-Widget-Token": token, "Content-Type": "application/json"}
+    for body in bodies:
+        data = json.dumps(body)
+        for route in ("acceptances", "declines"):
+            response = api.post(
+                f"/api/v1/users/u-1/{route}", data=data, content_type="application/json"
+            )
+            assert response.status_code == 404, (body, response.get_data(as_text=True))
+            assert response.get_json()["message"] == "No such policy version."
+        data = json.dumps(body | {"decision": "accepted", "prompt_text": "Accept?"})
+        response = client.post("/widget/v1/decisions", data=data, headers=widget)
+        assert response.status_code == 404, (body, response.get_data(as_text=True))
+    assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
