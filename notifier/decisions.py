@@ -24,7 +24,7 @@ import psycopg
 from psycopg import Connection
 
 from . import acceptances, audience, db, evidence, fastpath, hostwebhooks, pendingcache
-from .errors import Conflict, NotFound, Unauthorized, ValidationError
+from .errors import BIGINT_MAX, Conflict, NotFound, Unauthorized, ValidationError
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,16 @@ def parse_request(data: dict, decision: str) -> Request:
         if not isinstance(value, str):
             raise ValidationError(f"{name} must be a string.", fields={name: "a string"})
         # Sent to PostgreSQL with the key check, so refused here whatever the user and version.
-        if "\x00" in value or not value.isascii() and not _encodable(value):
+        if not audience.encodable(value):
             raise ValidationError(
                 f"{name} contains a NUL character or an unpaired surrogate.",
                 fields={name: "text without NUL or unpaired surrogates"},
             )
     delivery = data.get("delivery_id")
     if delivery is not None and (
-        not isinstance(delivery, int) or isinstance(delivery, bool) or not 0 < delivery < 2**63
+        not isinstance(delivery, int)
+        or isinstance(delivery, bool)
+        or not 0 < delivery <= BIGINT_MAX
     ):
         raise ValidationError(
             "delivery_id must be a positive integer.", fields={"delivery_id": "positive integer"}
@@ -107,14 +109,6 @@ def parse_request(data: dict, decision: str) -> Request:
         prompt_text=data.get("prompt_text"),
         delivery_id=delivery,
     )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # The key, the user it may see, the version, the version in force for that policy, an existing

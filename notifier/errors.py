@@ -88,9 +88,10 @@ def refuse_nul() -> None:
     for source in (request.args, request.form):
         for name, value in source.items(multi=True):
             if "\x00" in name or "\x00" in value:
+                shown = name.replace("\x00", "")
                 raise ValidationError(
-                    f"{name.replace(chr(0), '')!r} contains a NUL character.",
-                    fields={name.replace("\x00", ""): "text without NUL characters"},
+                    f"{shown!r} contains a NUL character.",
+                    fields={shown: "text without NUL characters"},
                 )
 
 
