@@ -1,30 +1,55 @@
-"""The API's decision write path: an acceptance or decline in one autocommit statement.
+"""The API's decision write path: acceptances and declines, a batch in one autocommit statement.
 
 `acceptances.record` takes several statements (existing decision, superseded check, notice
-delivery, append) in the caller's transaction. Here one statement (`DECIDE_SQL`) checks the key,
-resolves the user, the version, the version in force, an existing decision and the notice
-delivery, and, only when every check passes, builds the row from them and appends it with the
-append code every decision path shares (`hostwebhooks.append_sql`: lock the chain's head,
-hash, insert row, context and webhook events, move the head) and commits. Python computes only
-what the request alone gives (subject key, salt, the head of the context digest) and, when
-nothing was written, reads the same resolved columns to answer 401/404/409/422 or the existing
-row. One round trip; the head is locked only for that statement (synchronous_commit stays on:
-evidence must be durable). psycopg's pipeline mode was measured and dropped: it costs more
+delivery, append) in the caller's transaction. Here one statement (`DECIDE_SQL`) takes the
+decisions this process's threads asked for at about the same time (`groupcommit`: one alone
+when nothing else is waiting) and, for each, checks the key, resolves the user, the version,
+the version in force, an existing decision and the notice delivery; the decisions whose checks
+all pass are appended to the evidence chains (`evidence.APPEND_BATCH_CTES`, the batch form of
+the append every decision path shares: lock the heads, hash, insert rows, contexts and webhook
+events, move the heads), and all is committed at once. Python computes only what a request
+alone gives (subject key, salt, the head of the context digest) and, for a request that wrote
+nothing, reads the same resolved columns to answer 401/404/409/422 or the existing row.
+
+Why batches: a decision's database time was mostly per statement (locks on a dozen relations,
+executor set-up of a large plan, the commit), not per row; at four decisions per statement
+PostgreSQL spent about half as much on each (BENCHMARKS_pending.md). synchronous_commit stays
+on: evidence must be durable. psycopg's pipeline mode was measured and dropped: it costs more
 client CPU than it saves.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from flask import current_app
 from psycopg import Connection
 
-from . import acceptances, audience, db, evidence, fastpath, hostwebhooks, pendingcache
-from .errors import BIGINT_MAX, Conflict, NotFound, Unauthorized, ValidationError
+from . import (
+    acceptances,
+    audience,
+    db,
+    evidence,
+    fastpath,
+    groupcommit,
+    hostwebhooks,
+    pendingcache,
+)
+from .errors import (
+    BIGINT_MAX,
+    Conflict,
+    NotFound,
+    NotifierError,
+    Unauthorized,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,14 +136,17 @@ def parse_request(data: dict, decision: str) -> Request:
     )
 
 
-# The key, the user it may see, the version, the version in force for that policy, an existing
-# decision and the notice delivery (`q`), and the row to append when every check passes (`r`,
-# empty otherwise: nothing is locked or written). An existing decision is looked up by user:
-# `version_id + 0` keeps the planner off `acceptances_version`, which it picked while the
-# table's statistics were stale (analyzed empty; autovacuum off or not yet run) and then walked
-# every decision on the version, so each append cost O(rows). The locale and prompt defaults,
-# the chain and the context digest's email are filled in here, as `acceptances.record` does in
-# Python (`evidence.json_ascii_sql` writes the email as json.dumps does).
+# The decisions of a batch (one row of arrays per parameter, `BATCH_COLUMNS`), each resolved
+# as one request alone would be: the key, the user it may see, the version, the version in force
+# for that policy, an existing decision and the notice delivery (`q`, one row per request, in
+# order), and the rows to append, those whose checks all pass (`r`). An existing decision is
+# looked up by user: `version_id + 0` keeps the planner off `acceptances_version`, which it
+# picked while the table's statistics were stale (analyzed empty; autovacuum off or not yet
+# run) and then walked every decision on the version, so each append cost O(rows). The locale
+# and prompt defaults, the chain and the context digest's email are filled in here, as
+# `acceptances.record` does in Python (`evidence.json_ascii_sql` writes the email as json.dumps
+# does). The same decision twice in one batch is appended once (the first; the other answers
+# with it after the commit).
 DEFAULT_PROMPT_SQL = (  # as `pending.default_prompt`
     "CASE WHEN q.seq = 1 THEN '"
     + acceptances.FIRST_PROMPT.replace("'", "''")
@@ -126,38 +154,30 @@ DEFAULT_PROMPT_SQL = (  # as `pending.default_prompt`
     + acceptances.DEFAULT_PROMPT.replace("'", "''")
     + "' END"
 )
+BATCH_COLUMNS = {
+    "sha": "text",
+    "ext": "text",
+    "uid": "uuid",
+    "slug": "text",
+    "seq": "integer",
+    "now": "timestamptz",
+    "decision": "text",
+    "delivery": "bigint",
+    "locale": "text",
+    "prompt_text": "text",
+    "subject_key": "text",
+    "salt": "text",
+    "ip": "inet",
+    "user_agent": "text",
+    "context_head": "text",
+}
 DECIDE_SOURCE = f"""
-    k AS (
-        SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
-               k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' AS stale
-          FROM api_keys k
-     LEFT JOIN api_key_settings s ON s.api_key_id = k.id
-         WHERE k.key_sha256 = %(sha)s
-    ), u AS (
-        SELECT u.id, u.email, u.locale, u.api_key_id
-          FROM users u, k
-         WHERE u.external_id = %(ext)s AND u.erased_at IS NULL AND k.revoked_at IS NULL
-           AND (NOT k.scoped OR u.api_key_id = k.id)
-    ), v AS (
-        SELECT v.id, v.uid, v.seq, v.policy_id, v.content_sha256, v.effective_at,
-               v.published_at, p.slug, p.title
-          FROM policy_versions v
-          JOIN policies p ON p.id = v.policy_id
-         WHERE v.uid = %(uid)s::uuid
-            OR (%(uid)s::uuid IS NULL AND p.slug = %(slug)s AND v.seq = %(seq)s)
-    ), cur AS (
-        SELECT c.id, c.seq, c.effective_at
-          FROM v
-          JOIN LATERAL (
-              SELECT id, seq, effective_at
-                FROM policy_versions
-               WHERE policy_id = v.policy_id AND published_at IS NOT NULL
-                 AND effective_at <= %(now)s
-            ORDER BY effective_at DESC, seq DESC
-               LIMIT 1
-          ) c ON true
+    i AS (
+        SELECT *
+          FROM unnest({", ".join(f"%({name})s::{kind}[]" for name, kind in BATCH_COLUMNS.items())})
+               WITH ORDINALITY AS i ({", ".join("in_" + name for name in BATCH_COLUMNS)}, ord)
     ), q AS (
-        SELECT k.id AS key_id, k.revoked_at, k.stale,
+        SELECT i.*, k.id AS key_id, k.revoked_at, k.stale,
                u.id AS user_id, u.email, u.locale AS user_locale, u.api_key_id AS user_key_id,
                v.id AS version_id, v.uid, v.seq, v.content_sha256, v.effective_at,
                v.published_at, v.slug, v.title,
@@ -166,59 +186,99 @@ DECIDE_SOURCE = f"""
                (SELECT a.id
                   FROM acceptances a
                  WHERE a.user_id = u.id AND a.version_id + 0 = v.id
-                   AND a.decision = %(decision)s) AS existing_id,
+                   AND a.decision = i.in_decision) AS existing_id,
                (SELECT d.id
                   FROM deliveries d
                   JOIN notices dn ON dn.id = d.notice_id
                  WHERE d.user_id = u.id AND dn.version_id = v.id
               ORDER BY d.state = 'delivered' DESC, d.id DESC
                  LIMIT 1) AS notice_delivery_id,
-               %(delivery)s::bigint IS NULL OR EXISTS (
+               i.in_delivery IS NULL OR EXISTS (
                    SELECT 1
                      FROM deliveries d
                      JOIN notices dn ON dn.id = d.notice_id
-                    WHERE d.id = %(delivery)s::bigint AND d.user_id = u.id
-                      AND dn.version_id = v.id
+                    WHERE d.id = i.in_delivery AND d.user_id = u.id AND dn.version_id = v.id
                ) AS delivery_ok
-          FROM k
-     LEFT JOIN u ON true
-     LEFT JOIN v ON true
-     LEFT JOIN cur ON true
+          FROM i
+     LEFT JOIN LATERAL (
+               SELECT k.id, k.revoked_at, coalesce(s.scoped, false) AS scoped,
+                      k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
+                          AS stale
+                 FROM api_keys k
+            LEFT JOIN api_key_settings s ON s.api_key_id = k.id
+                WHERE k.key_sha256 = i.in_sha
+          ) k ON true
+     LEFT JOIN LATERAL (
+               SELECT u.id, u.email, u.locale, u.api_key_id
+                 FROM users u
+                WHERE u.external_id = i.in_ext AND u.erased_at IS NULL
+                  AND k.id IS NOT NULL AND k.revoked_at IS NULL
+                  AND (NOT k.scoped OR u.api_key_id = k.id)
+          ) u ON true
+     LEFT JOIN LATERAL (
+               SELECT v.id, v.uid, v.seq, v.policy_id, v.content_sha256, v.effective_at,
+                      v.published_at, p.slug, p.title
+                 FROM policy_versions v
+                 JOIN policies p ON p.id = v.policy_id
+                WHERE v.uid = i.in_uid
+                   OR (i.in_uid IS NULL AND p.slug = i.in_slug AND v.seq = i.in_seq)
+          ) v ON true
+     LEFT JOIN LATERAL (
+               SELECT id, seq, effective_at
+                 FROM policy_versions
+                WHERE policy_id = v.policy_id AND published_at IS NOT NULL
+                  AND effective_at <= i.in_now
+             ORDER BY effective_at DESC, seq DESC
+                LIMIT 1
+          ) cur ON true
     ), r AS (
-        SELECT mod(q.user_id, {evidence.CHAINS}) AS chain, q.user_id,
-               %(subject_key)s::text AS subject_key, q.version_id, q.content_sha256,
-               %(decision)s::text AS decision, 'api'::text AS method,
-               left(coalesce(nullif(%(locale)s::text, ''), nullif(q.user_locale, ''), ''), 35)
+        SELECT DISTINCT ON (q.user_id, q.version_id, q.in_decision)
+               q.ord, mod(q.user_id, {evidence.CHAINS}) AS chain, q.user_id,
+               q.in_subject_key AS subject_key, q.version_id, q.content_sha256,
+               q.in_decision AS decision, 'api'::text AS method,
+               left(coalesce(nullif(q.in_locale, ''), nullif(q.user_locale, ''), ''), 35)
                    AS locale,
-               left(coalesce(%(prompt_text)s::text,
+               left(coalesce(q.in_prompt_text,
                              replace({DEFAULT_PROMPT_SQL}, '{{title}}', q.title)), 2000)
                    AS prompt_text,
-               coalesce(%(delivery)s::bigint, q.notice_delivery_id) AS delivery_id,
+               coalesce(q.in_delivery, q.notice_delivery_id) AS delivery_id,
                q.key_id AS api_key_id,
                encode(sha256(convert_to(
-                   %(context_head)s::text || ',' || {evidence.json_ascii_sql("q.email")} || ']',
+                   q.in_context_head || ',' || {evidence.json_ascii_sql("q.email")} || ']',
                    'UTF8')), 'hex') AS context_sha256,
-               %(salt)s::text AS salt, %(ip)s::inet AS ip, %(user_agent)s::text AS user_agent,
-               q.email, %(ext)s::text AS external_id, q.slug, q.seq, q.uid,
-               q.user_key_id AS owner
+               q.in_salt AS salt, q.in_ip AS ip, q.in_user_agent AS user_agent,
+               q.email, q.in_ext AS external_id, q.slug, q.seq, q.uid, q.user_key_id AS owner
           FROM q
-         WHERE q.revoked_at IS NULL AND q.user_id IS NOT NULL AND q.version_id IS NOT NULL
-           AND q.existing_id IS NULL AND q.published_at IS NOT NULL
-           AND (q.effective_at > %(now)s OR q.current_id = q.version_id)
+         WHERE q.key_id IS NOT NULL AND q.revoked_at IS NULL AND q.user_id IS NOT NULL
+           AND q.version_id IS NOT NULL AND q.existing_id IS NULL
+           AND q.published_at IS NOT NULL
+           AND (q.effective_at > q.in_now OR q.current_id = q.version_id)
            AND q.delivery_ok
+      ORDER BY q.user_id, q.version_id, q.in_decision, q.ord
     )"""
-# What Python reads when nothing was written (the inserted row is `a.*`).
-DECIDE_SQL = hostwebhooks.append_sql(
-    DECIDE_SOURCE,
-    columns="""
-    , q.key_id, q.revoked_at, q.stale, q.user_id AS found_user_id,
-      q.version_id AS found_version_id, q.uid, q.seq, q.slug, q.title, q.published_at,
-      q.effective_at, q.current_id, q.current_seq, q.current_effective_at, q.existing_id,
-      q.delivery_ok""",
-    joins=" LEFT JOIN q ON true",
+# What Python reads for each request, in order: the inserted row `a.*` (all NULL if none), its
+# webhook events, and the resolved columns that answer 401/404/409/422 or name the existing row.
+DECIDE_SQL = db.compact(
+    "WITH RECURSIVE "
+    + evidence.append_batch_sql(
+        DECIDE_SOURCE,
+        hostwebhooks.WEBHOOK_CTES_TEMPLATE.format(join="JOIN n AS r ON r.id = a.id"),
+    )
+    + """
+    SELECT q.ord, (SELECT count(*) FROM h) < (SELECT count(DISTINCT chain) FROM r)
+               AS heads_missing,
+           a.*, ARRAY(SELECT w.id FROM w WHERE w.acceptance_id = a.id ORDER BY w.id) AS event_ids,
+           q.key_id, q.revoked_at, q.stale, q.user_id AS found_user_id,
+           q.version_id AS found_version_id, q.uid, q.seq, q.slug, q.title, q.published_at,
+           q.effective_at, q.current_id, q.current_seq, q.current_effective_at, q.existing_id,
+           q.delivery_ok
+      FROM q
+ LEFT JOIN n ON n.ord = q.ord
+ LEFT JOIN a ON a.id = n.id
+  ORDER BY q.ord
+"""
 )
-
-DECIDE = db.RawStatement(DECIDE_SQL)  # 6.6 KB: over psycopg's parse cache
+DECIDE = db.RawStatement(DECIDE_SQL)  # over psycopg's parse cache
 
 EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
 
@@ -229,8 +289,8 @@ def decide(
     """Record an API decision: (row, version, created, webhook event ids), committed.
 
     Idempotent: the same (user, version, decision) returns the stored row, never a second.
-    A dead pooled connection (the pool skips per-checkout checks) is retried once; that is safe
-    even after the COMMIT was sent, because the retry then finds the row and answers 200.
+    Written together with the decisions this process's other threads asked for meanwhile
+    (`groupcommit`; `_run_batch`), each answered as if it had been alone.
     """
     params = decide_params(
         key_sha256,
@@ -244,19 +304,11 @@ def decide(
         prompt_text=asked.prompt_text,
         delivery_id=asked.delivery_id,
     )
-    for attempt in (1, 2):
-        try:
-            with fastpath.connection() as conn:
-                result = _decide(conn, params)
-            break
-        except psycopg.OperationalError:
-            if attempt == 2:
-                raise
-    # Committed: tell every process's pending cache, with the connection back in the pool.
-    # Also when the row already existed: the request that wrote it may have died before
-    # announcing it, and this is its client's retry.
-    pendingcache.announce_decision(result[0]["user_id"])
-    return result
+    return db.per_process(current_app, "decisions", _combiner).submit(params)
+
+
+def _combiner() -> groupcommit.Combiner:
+    return groupcommit.Combiner(_run_batch)
 
 
 def decide_params(key_sha256: str, external_id: str, ref: VersionRef, **kw) -> dict:
@@ -313,13 +365,83 @@ def _check_acceptable(row: dict, now: datetime) -> None:
     )
 
 
-def _decide(conn: Connection, params: dict) -> tuple[dict, dict, bool, list[int]]:
-    row = evidence.append(conn, DECIDE, params)
+def _run_batch(batch: list[dict]) -> list:
+    """Each request's outcome: (row, version, created, event ids), or the error to answer with.
+
+    If the batch fails as a whole and holds more than one request, each is retried alone, so
+    that a request the database refuses fails by itself.
+    """
+    try:
+        outcomes = _write(batch)
+    except psycopg.Error as exc:
+        if len(batch) == 1:
+            raise
+        log.warning("decisions: a batch of %d failed (%s); writing each alone", len(batch), exc)
+        outcomes = []
+        for params in batch:
+            try:
+                outcomes.extend(_write([params]))
+            except psycopg.Error as alone:
+                outcomes.append(alone)
+    # Committed: tell every process's pending cache, with the connection back in the pool.
+    # Also when the row already existed: the request that wrote it may have died before
+    # announcing it, and this is its client's retry.
+    users = [o[0]["user_id"] for o in outcomes if not isinstance(o, BaseException)]
+    if users:
+        pendingcache.announce_decision(*users)
+    return outcomes
+
+
+def _write(batch: list[dict]) -> list:
+    """Append the batch in one statement and answer each request (its 4xx as an outcome).
+
+    Retried once on a dead pooled connection (the pool skips per-checkout checks; safe even
+    after the COMMIT was sent: the retry finds the rows and answers 200), and once if a
+    concurrent request appended one of the same decisions first (the retry finds it).
+    """
+    for attempt in (1, 2):
+        try:
+            with fastpath.connection() as conn:
+                rows = _append(conn, batch)
+                for key_id in {row["key_id"] for row in rows if row["stale"]}:
+                    # a write per minute per key, not per request
+                    conn.execute(
+                        "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s",
+                        {"id": key_id},
+                    )
+                return [
+                    _outcome(conn, row, params) for row, params in zip(rows, batch, strict=True)
+                ]
+        except (psycopg.OperationalError, psycopg.errors.UniqueViolation):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def batch_params(batch: list[dict]) -> dict:
+    """`DECIDE_SQL`'s parameters: one array per column, from each request's `decide_params`."""
+    return {name: [params[name] for params in batch] for name in BATCH_COLUMNS}
+
+
+def _append(conn: Connection, batch: list[dict]) -> list[dict]:
+    params = batch_params(batch)
+    for _ in range(2):
+        rows = DECIDE.execute(conn, params).fetchall()
+        if not rows[0]["heads_missing"]:
+            return rows
+        evidence.ensure_heads(conn)  # the chains' first rows: create their heads, retry
+    raise AssertionError("the chain heads exist after ensure_heads")
+
+
+def _outcome(conn: Connection, row: dict, params: dict):
+    try:
+        return _answer(conn, row, params)
+    except NotifierError as exc:
+        return exc
+
+
+def _answer(conn: Connection, row: dict, params: dict) -> tuple[dict, dict, bool, list[int]]:
     _check_found(row, params["ext"])
-    if row["stale"]:  # a write per minute per key, not per request
-        conn.execute(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]}
-        )
     version = {
         "id": row["found_version_id"],
         "uid": row["uid"],
@@ -339,8 +461,8 @@ def _decide(conn: Connection, params: dict) -> tuple[dict, dict, bool, list[int]
             "user; leave it out and the latest one is found.",
             fields={"delivery_id": "a delivery of this version's notice to this user"},
         )
-    # Every check passed, yet nothing was inserted: a concurrent request with the same decision
-    # committed first.
+    # Every check passed, yet nothing was inserted: the same decision came earlier in this
+    # batch, or a concurrent request committed it first.
     found = acceptances.existing(
         conn, row["found_user_id"], row["found_version_id"], params["decision"]
     )

@@ -189,6 +189,74 @@ def append_sql(source: str, ctes: str = "", columns: str = "", joins: str = "") 
     )
 
 
+# `APPEND_CTES` for many rows at once (`r` as there, plus `ord`, their order; several may share
+# a chain): lock every head they need, in chain order (two batches never wait on each other in a
+# cycle), take the ids in chain order while holding them, and hash each chain's rows one after
+# another (`x`, recursive: each row's prev_hash is the row before it), then insert the rows and
+# their contexts and move each head to its chain's last row. If a head is missing, `n` is empty
+# and nothing is written (`heads_missing` in `DECIDE_SQL`). A row that conflicts on (user,
+# version, decision) is an error, not skipped: the rows after it in its chain were hashed after
+# it. Only a concurrent request for the same user can cause that; the caller retries.
+APPEND_BATCH_CTES = f"""
+    , h AS (
+        SELECT chain, last_hash
+          FROM evidence_chain_head
+         WHERE chain IN (SELECT chain FROM r)
+      ORDER BY chain
+           FOR UPDATE
+    ), n AS (
+        SELECT nextval('acceptances_id_seq') AS id, t.*
+          FROM (SELECT r.*, h.last_hash AS head_hash,
+                       row_number() OVER (PARTITION BY r.chain ORDER BY r.ord) AS step
+                  FROM r
+                  JOIN h ON h.chain = r.chain
+                 WHERE (SELECT count(*) FROM h) = (SELECT count(DISTINCT chain) FROM r)
+              ORDER BY r.chain, r.ord) t
+    ), x AS (
+        SELECT r.id, r.chain, r.step, n.now AS recorded_at, n.last_hash AS prev_hash,
+               encode(sha256(convert_to({CANONICAL_SQL}, 'UTF8')), 'hex') AS row_hash
+          FROM n AS r
+    CROSS JOIN LATERAL (SELECT r.id, r.head_hash AS last_hash, clock_timestamp() AS now) n
+         WHERE r.step = 1
+     UNION ALL
+        SELECT r.id, r.chain, r.step, n.now, n.last_hash,
+               encode(sha256(convert_to({CANONICAL_SQL}, 'UTF8')), 'hex')
+          FROM x
+          JOIN n AS r ON r.chain = x.chain AND r.step = x.step + 1
+    CROSS JOIN LATERAL (SELECT r.id, x.row_hash AS last_hash, clock_timestamp() AS now) n
+    ), a AS (
+        INSERT INTO acceptances
+               (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
+                recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
+                prev_hash, row_hash)
+        SELECT n.id, n.chain, n.user_id, n.subject_key, n.version_id, n.content_sha256,
+               n.decision, n.method, x.recorded_at, n.locale, n.prompt_text, n.delivery_id,
+               n.api_key_id, n.context_sha256, x.prev_hash, x.row_hash
+          FROM x
+          JOIN n ON n.id = x.id
+      ORDER BY n.id
+     RETURNING *
+    ), c AS (
+        INSERT INTO acceptance_context (acceptance_id, salt, ip, user_agent, email)
+        SELECT a.id, n.salt, n.ip, n.user_agent, n.email
+          FROM a
+          JOIN n ON n.id = a.id
+    ), m AS (
+        UPDATE evidence_chain_head
+           SET last_id = l.id, last_hash = l.row_hash
+          FROM (SELECT DISTINCT ON (chain) chain, id, row_hash FROM a ORDER BY chain, id DESC) l
+         WHERE evidence_chain_head.chain = l.chain
+    )
+"""
+
+
+def append_batch_sql(source: str, ctes: str = "") -> str:
+    """The CTEs of a batch append (`WITH RECURSIVE` and the final SELECT are the caller's):
+    `source` (which defines `r`, with `ord`), `APPEND_BATCH_CTES`, then the caller's `ctes`,
+    which may read `a` (the inserted rows) and `n` (each with its `r` columns and `ord`)."""
+    return f"{source}{APPEND_BATCH_CTES}{ctes}"
+
+
 def append_params(fields: dict, context: dict) -> dict:
     """Parameters for a source that gives `r` from Python values (see `append_sql`).
 

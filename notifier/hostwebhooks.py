@@ -42,9 +42,10 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 # Queues one event per key with a webhook URL that can see this user, in the append statement;
-# the payload is built from the inserted row. Besides `evidence.append_sql`'s columns, `r` gives
-# external_id, slug, seq, uid (the version) and owner (the key the user belongs to, if any).
-WEBHOOK_CTES = """
+# the payload is built from the inserted row `a`. Besides `evidence.append_sql`'s columns, `r`
+# gives external_id, slug, seq, uid (the version) and owner (the key the user belongs to, if
+# any); `{join}` pairs each inserted row with its `r` (one row each, or by id in a batch).
+WEBHOOK_CTES_TEMPLATE = """
     , w AS (
         INSERT INTO host_webhook_events (api_key_id, acceptance_id, event, url, payload)
         SELECT s.api_key_id, a.id, e.event, s.webhook_url,
@@ -61,7 +62,7 @@ WEBHOOK_CTES = """
                        'recorded_at', a.recorded_at,
                        'content_sha256', a.content_sha256))
           FROM a
-          JOIN r ON true
+          {join}
     CROSS JOIN LATERAL (
                SELECT CASE a.decision WHEN 'accepted' THEN 'acceptance.created'
                                       ELSE 'acceptance.declined' END AS event
@@ -70,8 +71,9 @@ WEBHOOK_CTES = """
           JOIN api_keys k ON k.id = s.api_key_id
          WHERE k.revoked_at IS NULL AND (NOT s.scoped OR s.api_key_id = r.owner)
         ON CONFLICT (api_key_id, acceptance_id) DO NOTHING
-        RETURNING id
+        RETURNING id, acceptance_id
     )"""
+WEBHOOK_CTES = WEBHOOK_CTES_TEMPLATE.format(join="JOIN r ON true")
 
 
 def append_sql(source: str, columns: str = "", joins: str = "") -> str:

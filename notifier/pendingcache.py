@@ -417,15 +417,15 @@ def close(app: Flask) -> None:
     db.close_per_process(app, "pending_cache")
 
 
-def announce_decision(user_id: int) -> None:
-    """After the API committed a decision: every process drops that user's state.
+def announce_decision(*user_ids: int) -> None:
+    """After the API committed decisions: every process drops those users' state.
 
     Through Redis, because NOTIFY would serialise the API's commits (migration 0007). If Redis
     cannot take it, through PostgreSQL after all: a slow announcement beats a stale prompt.
     (Should a process die between the commit and this, the state it leaves in other processes
     is still reloaded after `PENDING_CACHE_MAX_AGE`.)
     """
-    message = f"u {user_id}"
+    message = "u " + " ".join(map(str, user_ids))
     try:
         queues.redis_connection().publish(REDIS_CHANNEL, message)
     except RedisError as exc:

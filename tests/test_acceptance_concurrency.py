@@ -95,6 +95,8 @@ def test_existing_decision_is_looked_up_by_user_even_with_empty_statistics(app, 
     with db.transaction():
         plan = "\n".join(
             r["QUERY PLAN"]
-            for r in db.execute("EXPLAIN " + decisions.DECIDE_SQL, params).fetchall()
+            for r in db.execute(
+                "EXPLAIN " + decisions.DECIDE_SQL, decisions.batch_params([params])
+            ).fetchall()
         )
     assert "using acceptances_version" not in plan, plan

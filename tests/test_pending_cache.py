@@ -423,7 +423,7 @@ def test_kept_state_is_read_again_after_the_maximum_age(app, api, api_key, monke
     _get(client, api_key, "u-1")
     assert cache.stats["hits"] == hits + 1
     # A decision nobody announces, as if its process died between the commit and the publish.
-    monkeypatch.setattr(pendingcache, "announce_decision", lambda user_id: None)
+    monkeypatch.setattr(pendingcache, "announce_decision", lambda *user_ids: None)
     assert accept(api, "u-1", version).status_code == 201
     assert len(_get(client, api_key, "u-1").get_json()["pending"]) == 1  # stale, for now
     time.sleep(3.1)
@@ -438,7 +438,7 @@ def test_a_repeated_decision_is_announced_again(app, api, api_key, eventual, mon
     monkeypatch.setattr(
         pendingcache,
         "announce_decision",
-        lambda user_id: (announced.append(user_id), real(user_id)),
+        lambda *user_ids: (announced.append(user_ids), real(*user_ids)),
     )
     assert accept(api, "u-1", version).status_code == 201
     assert accept(api, "u-1", version).status_code == 200  # a client's retry
