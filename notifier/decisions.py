@@ -401,7 +401,7 @@ def _write(batch: list[dict]) -> list:
     """
     for attempt in (1, 2):
         try:
-            with fastpath.connection() as conn:
+            with fastpath.decisions_connection() as conn:
                 rows = _append(conn, batch)
                 for key_id in {row["key_id"] for row in rows if row["stale"]}:
                     # a write per minute per key, not per request

@@ -234,3 +234,27 @@ def test_concurrent_api_requests_share_batches_and_each_gets_its_own_answer(app,
     assert {r["external_id"]: r["id"] for r in rows} == answers
     assert len({r["tx"] for r in rows}) < len(rows)  # some requests shared a transaction
     _verify(app, 80)
+
+
+def test_the_batch_statement_is_never_planned_per_call(app, api, api_key, db):
+    """With PostgreSQL's default plan choice, each batch length made a custom plan look cheaper,
+    so the large statement was planned on every call; its connections keep the generic plan."""
+    from notifier import decisions, fastpath
+
+    version = publish_version(app)
+    _add_users(api, [f"u-{i}" for i in range(20)])
+    sizes, start = [1, 3, 2, 5, 1, 4, 2], 0
+    with app.app_context(), fastpath.decisions_connection() as conn:
+        for size in sizes:
+            batch = [
+                _params(app, api_key, f"u-{i}", version.uid) for i in range(start, start + size)
+            ]
+            rows = decisions._append(conn, batch)
+            assert all(row["id"] is not None for row in rows)
+            start += size
+        plans = conn.execute(
+            """SELECT generic_plans, custom_plans FROM pg_prepared_statements
+                WHERE statement LIKE 'WITH RECURSIVE%'"""
+        ).fetchone()
+    assert plans is not None and plans["custom_plans"] == 0 and plans["generic_plans"] >= 2
+    _verify(app, 18)
