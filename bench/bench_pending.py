@@ -32,11 +32,12 @@ USERS = int(os.environ.get("BENCH_USERS", "100000"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-# Two processes per vCPU (4 here), 4 threads each: as the Dockerfile runs it. 2 x 8 had the
-# same throughput but a worse tail with many keep-alive connections (BENCHMARKS_pending.md).
+# Two processes per vCPU (4 here), 8 threads each: as the Dockerfile runs it. Decisions that
+# overlap in a process share one statement (notifier/groupcommit.py); with 4 threads the batches
+# were too small to pay (BENCHMARKS_pending.md). 2 x 8 had a worse pending tail.
 WORKERS = os.environ.get("BENCH_WORKERS", "4")
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
-THREADS = os.environ.get("BENCH_THREADS", "4")
+THREADS = os.environ.get("BENCH_THREADS", "8")
 PORT = int(os.environ.get("BENCH_PORT", "18731"))
 OUT = Path(tempfile.mkdtemp(prefix="bench-pending-"))
 
