@@ -396,8 +396,7 @@ def _write(batch: list[dict]) -> list:
     """Append the batch in one statement and answer each request (its 4xx as an outcome).
 
     Retried once on a dead pooled connection (the pool skips per-checkout checks; safe even
-    after the COMMIT was sent: the retry finds the rows and answers 200), and once if a
-    concurrent request appended one of the same decisions first (the retry finds it).
+    after the COMMIT was sent: the retry finds the rows and answers 200).
     """
     for attempt in (1, 2):
         try:
@@ -412,7 +411,7 @@ def _write(batch: list[dict]) -> list:
                 return [
                     _outcome(conn, row, params) for row, params in zip(rows, batch, strict=True)
                 ]
-        except (psycopg.OperationalError, psycopg.errors.UniqueViolation):
+        except psycopg.OperationalError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -423,10 +422,27 @@ def batch_params(batch: list[dict]) -> dict:
     return {name: [params[name] for params in batch] for name in BATCH_COLUMNS}
 
 
+# The chain heads a batch may need (its users' chains, whether or not each decision passes its
+# checks), locked in chain order before `DECIDE_SQL` runs in the same transaction. Waiting for a
+# head inside `DECIDE_SQL` made PostgreSQL recheck the locked row (EvalPlanQual), which sets up
+# the whole large plan again: with four processes' batches contending for the same heads that
+# tripled its CPU per decision (BENCHMARKS_pending.md). Here the waiting is done by a small
+# statement, and `DECIDE_SQL`, with a snapshot taken after the locks, finds its heads held.
+LOCK_HEADS_SQL = """
+    SELECT chain
+      FROM evidence_chain_head
+     WHERE chain IN (SELECT mod(id, %(chains)s) FROM users WHERE external_id = ANY(%(ext)s))
+  ORDER BY chain
+       FOR UPDATE
+"""
+
+
 def _append(conn: Connection, batch: list[dict]) -> list[dict]:
     params = batch_params(batch)
     for _ in range(2):
-        rows = DECIDE.execute(conn, params).fetchall()
+        with conn.transaction():
+            conn.execute(LOCK_HEADS_SQL, {"chains": evidence.CHAINS, "ext": params["ext"]})
+            rows = DECIDE.execute(conn, params).fetchall()
         if not rows[0]["heads_missing"]:
             return rows
         evidence.ensure_heads(conn)  # the chains' first rows: create their heads, retry
@@ -462,7 +478,7 @@ def _answer(conn: Connection, row: dict, params: dict) -> tuple[dict, dict, bool
             fields={"delivery_id": "a delivery of this version's notice to this user"},
         )
     # Every check passed, yet nothing was inserted: the same decision came earlier in this
-    # batch, or a concurrent request committed it first.
+    # batch.
     found = acceptances.existing(
         conn, row["found_user_id"], row["found_version_id"], params["decision"]
     )

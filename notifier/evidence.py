@@ -196,7 +196,8 @@ def append_sql(source: str, ctes: str = "", columns: str = "", joins: str = "") 
 # their contexts and move each head to its chain's last row. If a head is missing, `n` is empty
 # and nothing is written (`heads_missing` in `DECIDE_SQL`). A row that conflicts on (user,
 # version, decision) is an error, not skipped: the rows after it in its chain were hashed after
-# it. Only a concurrent request for the same user can cause that; the caller retries.
+# it. It cannot happen while the caller holds the heads from before the statement's snapshot
+# (`decisions.LOCK_HEADS_SQL`): every append of that user's decisions needs the same head.
 APPEND_BATCH_CTES = f"""
     , h AS (
         SELECT chain, last_hash

@@ -153,12 +153,12 @@ def test_a_batch_the_database_refuses_is_written_one_request_at_a_time(
     _verify(app, 3)
 
 
-def test_the_same_decision_committed_by_another_batch_meanwhile_is_found_not_duplicated(
+def test_batches_for_the_same_user_wait_for_each_other_and_find_the_first_ones_row(
     app, api, api_key, db, monkeypatch
 ):
-    """Both statements take their snapshot before either commits; the second then conflicts on
-    (user, version, decision), which must not skip the row (the rows hashed after it in its
-    chain would not link): it fails, and the retry finds the first one's row."""
+    """Two batches that need the same chain head: the second waits in the small locking
+    statement, so its decision statement's snapshot already holds the first one's row (no
+    second row, no conflict, no retry; one row in the chain)."""
     from notifier import decisions
 
     version = publish_version(app)
@@ -187,19 +187,20 @@ def test_the_same_decision_committed_by_another_batch_meanwhile_is_found_not_dup
         while time.monotonic() < deadline:
             waiting = db.execute(
                 """SELECT count(*) AS n FROM pg_stat_activity
-                    WHERE wait_event_type = 'Lock' AND query LIKE 'WITH RECURSIVE%'"""
+                    WHERE wait_event_type = 'Lock' AND query LIKE '%FROM evidence_chain_head%'
+                      AND query NOT LIKE 'WITH%'"""
             ).fetchone()["n"]
             if waiting == 2:
                 break
             time.sleep(0.02)
-        assert waiting == 2
+        assert waiting == 2  # both wait in LOCK_HEADS_SQL, not in the decision statement
         holder.commit()
     for thread in threads:
         thread.join(10)
     assert len(outcomes) == 2 and all(isinstance(o, tuple) for o in outcomes)
     assert sorted(o[2] for o in outcomes) == [False, True]
     assert outcomes[0][0]["id"] == outcomes[1][0]["id"]
-    assert len(calls) == 3  # the loser's statement failed once and was run again
+    assert len(calls) == 2
     _verify(app, 2)
 
 
