@@ -1,4 +1,4 @@
-"""The API's decision write path: acceptances and declines, a batch in one autocommit statement.
+"""The API's decision write path: acceptances and declines, a batch per transaction.
 
 `acceptances.record` takes several statements (existing decision, superseded check, notice
 delivery, append) in the caller's transaction. Here one statement (`DECIDE_SQL`) takes the
@@ -7,7 +7,8 @@ when nothing else is waiting) and, for each, checks the key, resolves the user, 
 the version in force, an existing decision and the notice delivery; the decisions whose checks
 all pass are appended to the evidence chains (`evidence.APPEND_BATCH_CTES`, the batch form of
 the append every decision path shares: lock the heads, hash, insert rows, contexts and webhook
-events, move the heads), and all is committed at once. Python computes only what a request
+events, move the heads), and all is committed at once (the heads are locked first by a small
+statement in the same transaction: `LOCK_HEADS_SQL`). Python computes only what a request
 alone gives (subject key, salt, the head of the context digest) and, for a request that wrote
 nothing, reads the same resolved columns to answer 401/404/409/422 or the existing row.
 
