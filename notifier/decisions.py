@@ -266,8 +266,7 @@ DECIDE_SQL = db.compact(
         hostwebhooks.WEBHOOK_CTES_TEMPLATE.format(join="JOIN n AS r ON r.id = a.id"),
     )
     + """
-    SELECT q.ord, (SELECT count(*) FROM h) < (SELECT count(DISTINCT chain) FROM r)
-               AS heads_missing,
+    SELECT q.ord, NOT (SELECT all_heads FROM held) AS heads_missing,
            a.*, ARRAY(SELECT w.id FROM w WHERE w.acceptance_id = a.id ORDER BY w.id) AS event_ids,
            q.key_id, q.revoked_at, q.stale, q.user_id AS found_user_id,
            q.version_id AS found_version_id, q.uid, q.seq, q.slug, q.title, q.published_at,

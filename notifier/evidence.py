@@ -130,6 +130,12 @@ CANONICAL_SQL = """
     || '}'
 """
 
+# The stored columns of a decision, in the order both appends' SELECTs give them.
+INSERT_ACCEPTANCE = """INSERT INTO acceptances
+               (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
+                recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
+                prev_hash, row_hash)"""
+
 # One statement appends a decision: lock the chain's head, take the id and the time while
 # holding it (so ids grow in chain order, which `verify` relies on), hash the row
 # (`CANONICAL_SQL`), insert it and its context, and move the head. Its input is the one-row
@@ -144,10 +150,7 @@ APPEND_CTES = f"""
         SELECT h.last_hash, nextval('acceptances_id_seq') AS id, clock_timestamp() AS now
           FROM h
     ), a AS (
-        INSERT INTO acceptances
-               (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
-                recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
-                prev_hash, row_hash)
+        {INSERT_ACCEPTANCE}
         SELECT n.id, r.chain, r.user_id, r.subject_key, r.version_id, r.content_sha256,
                r.decision, r.method, n.now, r.locale, r.prompt_text, r.delivery_id,
                r.api_key_id, r.context_sha256, n.last_hash,
@@ -193,11 +196,12 @@ def append_sql(source: str, ctes: str = "", columns: str = "", joins: str = "") 
 # a chain): lock every head they need, in chain order (two batches never wait on each other in a
 # cycle), take the ids in chain order while holding them, and hash each chain's rows one after
 # another (`x`, recursive: each row's prev_hash is the row before it), then insert the rows and
-# their contexts and move each head to its chain's last row. If a head is missing, `n` is empty
-# and nothing is written (`heads_missing` in `DECIDE_SQL`). A row that conflicts on (user,
-# version, decision) is an error, not skipped: the rows after it in its chain were hashed after
-# it. It cannot happen while the caller holds the heads from before the statement's snapshot
-# (`decisions.LOCK_HEADS_SQL`): every append of that user's decisions needs the same head.
+# their contexts and move each head to its chain's last row. If a head is missing
+# (`held.all_heads` is false; `heads_missing` in `DECIDE_SQL`), `n` is empty and nothing is
+# written. A row that conflicts on (user, version, decision) is an error, not skipped: the rows
+# after it in its chain were hashed after it. It cannot happen while the caller holds the heads
+# from before the statement's snapshot (`decisions.LOCK_HEADS_SQL`): every append of that
+# user's decisions needs the same head.
 APPEND_BATCH_CTES = f"""
     , h AS (
         SELECT chain, last_hash
@@ -205,13 +209,15 @@ APPEND_BATCH_CTES = f"""
          WHERE chain IN (SELECT chain FROM r)
       ORDER BY chain
            FOR UPDATE
+    ), held AS (
+        SELECT (SELECT count(*) FROM h) = (SELECT count(DISTINCT chain) FROM r) AS all_heads
     ), n AS (
         SELECT nextval('acceptances_id_seq') AS id, t.*
           FROM (SELECT r.*, h.last_hash AS head_hash,
                        row_number() OVER (PARTITION BY r.chain ORDER BY r.ord) AS step
                   FROM r
                   JOIN h ON h.chain = r.chain
-                 WHERE (SELECT count(*) FROM h) = (SELECT count(DISTINCT chain) FROM r)
+                 WHERE (SELECT all_heads FROM held)
               ORDER BY r.chain, r.ord) t
     ), x AS (
         SELECT r.id, r.chain, r.step, n.now AS recorded_at, n.last_hash AS prev_hash,
@@ -226,10 +232,7 @@ APPEND_BATCH_CTES = f"""
           JOIN n AS r ON r.chain = x.chain AND r.step = x.step + 1
     CROSS JOIN LATERAL (SELECT r.id, x.row_hash AS last_hash, clock_timestamp() AS now) n
     ), a AS (
-        INSERT INTO acceptances
-               (id, chain, user_id, subject_key, version_id, content_sha256, decision, method,
-                recorded_at, locale, prompt_text, delivery_id, api_key_id, context_sha256,
-                prev_hash, row_hash)
+        {INSERT_ACCEPTANCE}
         SELECT n.id, n.chain, n.user_id, n.subject_key, n.version_id, n.content_sha256,
                n.decision, n.method, x.recorded_at, n.locale, n.prompt_text, n.delivery_id,
                n.api_key_id, n.context_sha256, x.prev_hash, x.row_hash
@@ -254,7 +257,8 @@ APPEND_BATCH_CTES = f"""
 def append_batch_sql(source: str, ctes: str = "") -> str:
     """The CTEs of a batch append (`WITH RECURSIVE` and the final SELECT are the caller's):
     `source` (which defines `r`, with `ord`), `APPEND_BATCH_CTES`, then the caller's `ctes`,
-    which may read `a` (the inserted rows) and `n` (each with its `r` columns and `ord`)."""
+    which may read `a` (the inserted rows), `n` (each with its `r` columns and `ord`) and
+    `held` (`all_heads`: every head the batch needs was found and locked)."""
     return f"{source}{APPEND_BATCH_CTES}{ctes}"
 
 
