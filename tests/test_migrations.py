@@ -100,3 +100,56 @@ def test_audit_log_is_append_only(app, db):
         db.execute("UPDATE audit_log SET action = 'forged'")
     with pytest.raises(CheckViolation, match="append-only"):
         db.execute("DELETE FROM audit_log")
+
+
+DIGESTS = {
+    "0" * 64: True,
+    "0123456789abcdef" * 4: True,
+    "0" * 63: False,
+    "0" * 65: False,
+    "A" + "0" * 63: False,  # lowercase only: one text, one spelling
+    "g" + "0" * 63: False,
+    "é" + "0" * 62: False,  # 63 characters, 64 bytes
+    "0" * 63 + "\n": False,
+    "": False,
+}
+
+
+@pytest.mark.parametrize(("digest", "allowed"), DIGESTS.items())
+def test_evidence_digests_are_64_lowercase_hex_digits(app, db, digest, allowed):
+    db.execute(
+        "INSERT INTO evidence_chain_head (chain, last_id, last_hash) VALUES (0, 0, %(g)s)",
+        {"g": "0" * 64},
+    )
+    update = "UPDATE evidence_chain_head SET last_hash = %(h)s WHERE chain = 0"
+    if allowed:
+        db.execute(update, {"h": digest})
+    else:
+        with pytest.raises(CheckViolation, match="last_hash_check"):
+            db.execute(update, {"h": digest})
+
+
+def test_every_evidence_digest_column_has_the_same_check(app, db):
+    rows = db.execute("""
+        SELECT conname, pg_get_constraintdef(oid) AS def, convalidated
+          FROM pg_constraint
+         WHERE conrelid IN ('acceptances'::regclass, 'evidence_chain_head'::regclass)
+           AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%[0-9a-f]%'
+    """).fetchall()
+    columns = {
+        "subject_key",
+        "content_sha256",
+        "context_sha256",
+        "prev_hash",
+        "row_hash",
+        "last_hash",
+    }
+    assert {row["conname"].split("_", 1)[1].removeprefix("chain_head_") for row in rows} == {
+        f"{column}_check" for column in columns
+    }
+    for row in rows:
+        column = next(c for c in columns if f"{c}_check" in row["conname"])
+        assert row["def"] == (
+            f"CHECK ((({column} ~ '^[0-9a-f]+$'::text) AND (octet_length({column}) = 64)))"
+        )
+        assert row["convalidated"]
