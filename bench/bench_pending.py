@@ -190,6 +190,7 @@ def seed_history(conn: psycopg.Connection, version_uid: str, when: datetime) -> 
     _, key = auth.create_api_key(conn, "bench-history", None)
     sha = hashlib.sha256(key.encode()).hexdigest()
     conn.execute("SET notifier.app_announces_decisions = on")
+    decisions.configure(conn)
     with app.app_context():
         for start in range(1, USERS + 1, 1000):
             batch = [

@@ -200,8 +200,8 @@ def append_sql(source: str, ctes: str = "", columns: str = "", joins: str = "") 
 # (`held.all_heads` is false; `heads_missing` in `DECIDE_SQL`), `n` is empty and nothing is
 # written. A row that conflicts on (user, version, decision) is an error, not skipped: the rows
 # after it in its chain were hashed after it. It cannot happen while the caller holds the heads
-# from before the statement's snapshot (`decisions.LOCK_HEADS_SQL`): every append of that
-# user's decisions needs the same head.
+# from before the statement's snapshot (`decisions.LOCK_HEADS_SQL`, run first in the same
+# call): every append of that user's decisions needs the same head.
 APPEND_BATCH_CTES = f"""
     , h AS (
         SELECT chain, last_hash

@@ -31,7 +31,8 @@ def decisions_connection() -> AbstractContextManager[Connection]:
     Its sessions always use the batch statement's generic plan. With PostgreSQL's default
     (`plan_cache_mode = auto`) a custom plan, costed with the batch's real length, looked cheaper
     than the generic one, so the 10 KB statement was planned anew on every call: ~1 ms, more
-    than the rest of the decision's database work (BENCHMARKS_pending.md).
+    than the rest of the decision's database work (BENCHMARKS_pending.md). Each also holds the
+    function a batch is one call of (`decisions.configure`).
     """
     return db.per_process(current_app, "fastpath_decisions", _decisions_pool).connection()
 
@@ -62,8 +63,10 @@ def _configure(conn: Connection) -> None:
 
 
 def _configure_decisions(conn: Connection) -> None:
+    from . import decisions  # it uses this module's pools
+
     _configure(conn)
-    conn.execute("SET plan_cache_mode = force_generic_plan")
+    decisions.configure(conn)
 
 
 def close(app) -> None:
