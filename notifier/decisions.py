@@ -22,6 +22,7 @@ client CPU than it saves.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
@@ -173,10 +174,13 @@ BATCH_COLUMNS = {
     "user_agent": "text",
     "context_head": "text",
 }
+# The batch is one JSON array of objects (`batch_params`): one parameter that psycopg sends as
+# it is, where an array per column cost it ~10% of a decision's Python (a list dumper each).
+BATCH_RECORD = ", ".join(f"{name} {kind}" for name, kind in BATCH_COLUMNS.items())
 DECIDE_SOURCE = f"""
     i AS (
         SELECT *
-          FROM unnest({", ".join(f"%({name})s::{kind}[]" for name, kind in BATCH_COLUMNS.items())})
+          FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS ({BATCH_RECORD}))
                WITH ORDINALITY AS i ({", ".join("in_" + name for name in BATCH_COLUMNS)}, ord)
     ), q AS (
         SELECT i.*, k.id AS key_id, k.revoked_at, k.stale,
@@ -419,8 +423,16 @@ def _write(batch: list[dict]) -> list:
 
 
 def batch_params(batch: list[dict]) -> dict:
-    """`DECIDE_SQL`'s parameters: one array per column, from each request's `decide_params`."""
-    return {name: [params[name] for params in batch] for name in BATCH_COLUMNS}
+    """`DECIDE_SQL`'s parameter: the requests' `decide_params` as a JSON array of objects (the
+    time in ISO 8601; every text was checked storable by PostgreSQL before)."""
+    return {
+        "batch": json.dumps(
+            [
+                {**{name: params[name] for name in BATCH_COLUMNS}, "now": params["now"].isoformat()}
+                for params in batch
+            ]
+        )
+    }
 
 
 # The chain heads a batch may need (its users' chains, whether or not each decision passes its
@@ -432,7 +444,9 @@ def batch_params(batch: list[dict]) -> dict:
 LOCK_HEADS_SQL = """
     SELECT chain
       FROM evidence_chain_head
-     WHERE chain IN (SELECT mod(id, {chains}) FROM users WHERE external_id = ANY(${ext}))
+     WHERE chain IN (SELECT mod(id, {chains})
+                       FROM users
+                      WHERE external_id IN (SELECT ext FROM json_to_recordset($1) AS b (ext text)))
   ORDER BY chain
        FOR UPDATE
 """
@@ -446,7 +460,7 @@ LOCK_HEADS_SQL = """
 # lock, the statement and COMMIT took four; measured 36-45% less client CPU and 15-26% less
 # PostgreSQL CPU per decision (BENCHMARKS_pending.md, seventh session).
 DECIDE_FUNCTION = """
-CREATE OR REPLACE FUNCTION pg_temp.notifier_decide({params}) RETURNS TABLE ({columns})
+CREATE OR REPLACE FUNCTION pg_temp.notifier_decide(json) RETURNS TABLE ({columns})
 LANGUAGE plpgsql AS $notifier_decide$
 #variable_conflict use_column
 BEGIN
@@ -455,11 +469,7 @@ BEGIN
 END
 $notifier_decide$
 """
-DECIDE_CALL = (
-    "SELECT * FROM pg_temp.notifier_decide("
-    + ", ".join(f"%({name})s::{BATCH_COLUMNS[name]}[]" for name in DECIDE.names)
-    + ")"
-)
+DECIDE_CALL = "SELECT * FROM pg_temp.notifier_decide(%(batch)s::json)"
 
 
 def configure(conn: Connection) -> None:
@@ -468,7 +478,7 @@ def configure(conn: Connection) -> None:
     follow the acceptances table's columns)."""
     conn.execute("SET plan_cache_mode = force_generic_plan")
     with conn.transaction(force_rollback=True):  # no rows in, nothing written
-        columns = DECIDE.execute(conn, {name: [] for name in BATCH_COLUMNS}).description
+        columns = DECIDE.execute(conn, {"batch": "[]"}).description
     types = conn.execute(
         "SELECT format_type(t, NULL) AS type"
         "  FROM unnest(%(oids)s::oid[]) WITH ORDINALITY AS u (t, i) ORDER BY i",
@@ -476,11 +486,10 @@ def configure(conn: Connection) -> None:
     ).fetchall()
     conn.execute(
         DECIDE_FUNCTION.format(
-            params=", ".join(f"{BATCH_COLUMNS[name]}[]" for name in DECIDE.names),
             columns=", ".join(
                 f'"{column.name}" {row["type"]}' for column, row in zip(columns, types, strict=True)
             ),
-            lock=LOCK_HEADS_SQL.format(chains=evidence.CHAINS, ext=DECIDE.names.index("ext") + 1),
+            lock=LOCK_HEADS_SQL.format(chains=evidence.CHAINS),
             decide=DECIDE.sql,
         )
     )

@@ -24,8 +24,8 @@ def _params(app, key, external_id, version_uid, decision="accepted", **kw):
             now=datetime.now(UTC),
             ip=kw.get("ip", "198.51.100.4"),
             user_agent=kw.get("user_agent", "batch-test"),
-            locale=None,
-            prompt_text=None,
+            locale=kw.get("locale"),
+            prompt_text=kw.get("prompt_text"),
             delivery_id=kw.get("delivery_id"),
         )
 
@@ -262,3 +262,28 @@ def test_the_batch_statement_is_never_planned_per_call(app, api, api_key, db):
     assert mode == "force_generic_plan"
     assert calls is not None and calls["custom_plans"] == 0 and calls["generic_plans"] >= 2
     _verify(app, 18)
+
+
+def test_any_text_reaches_the_evidence_exactly(app, api, api_key, db):
+    """The batch travels as JSON: quotes, backslashes, controls, non-ASCII and characters outside
+    the BMP (surrogate pairs in JSON) are stored as sent, and hashed as stored."""
+    version = publish_version(app)
+    _add_users(api, ["u-0", "u-1"])
+    texts = [
+        ('He said "yes" \\ \\n \t\n', "fr-CA", "J'accepte « ceci » — d'accord ✓"),
+        ("Mozilla/5.0 😀 𝔘 \u2028 \x7f", "zh-Hant-TW", "我同意 🙂 {json} [1, 2] null"),
+    ]
+    batch = [
+        _params(app, api_key, f"u-{i}", version.uid, user_agent=ua, locale=loc, prompt_text=pt)
+        for i, (ua, loc, pt) in enumerate(texts)
+    ]
+    outcomes = _run(app, batch)
+    assert all(isinstance(o, tuple) and o[2] for o in outcomes), outcomes
+    for (ua, loc, pt), outcome in zip(texts, outcomes, strict=True):
+        stored = db.execute(
+            "SELECT a.locale, a.prompt_text, c.user_agent FROM acceptances a"
+            " JOIN acceptance_context c ON c.acceptance_id = a.id WHERE a.id = %(id)s",
+            {"id": outcome[0]["id"]},
+        ).fetchone()
+        assert stored == {"locale": loc, "prompt_text": pt, "user_agent": ua}
+    _verify(app, 2)
