@@ -16,11 +16,12 @@ RUN pip install --no-cache-dir .
 USER notifier
 EXPOSE 8000
 # No --preload: every gunicorn worker opens its own database pool after the fork.
-# gthread, two processes per vCPU with 8 threads each: the shape `make bench-pending` measures.
-# A process writes the API decisions that overlap in it as one batch (notifier/groupcommit.py);
-# with 4 threads the batches were too small to pay, and 2 processes × 8 threads had a 2–3× worse
-# pending p99 (more threads queue on one GIL). gunicorn reads WEB_CONCURRENCY as its process
-# count: set it to twice the machine's vCPUs. Each process keeps its own pending cache.
-ENV WEB_CONCURRENCY=4
-CMD ["gunicorn", "--worker-class", "gthread", "--threads", "8", \
+# gthread, one process per vCPU with 16 threads each: the shape `make bench-pending` measures.
+# A process writes the API decisions that overlap in it as one batch (notifier/groupcommit.py):
+# fewer, busier processes make bigger batches, and on 2 vCPUs an acceptance cost a third less
+# CPU than with 4 processes × 8 threads, the pending figures no worse (BENCHMARKS_pending.md).
+# gunicorn reads WEB_CONCURRENCY as its process count: set it to the machine's vCPUs. Each
+# process keeps its own pending cache.
+ENV WEB_CONCURRENCY=2
+CMD ["gunicorn", "--worker-class", "gthread", "--threads", "16", \
      "--bind", "0.0.0.0:8000", "--access-logfile", "-", "notifier:create_app()"]

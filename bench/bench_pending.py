@@ -33,12 +33,13 @@ USERS = int(os.environ.get("BENCH_USERS", "100000"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-# Two processes per vCPU (4 here), 8 threads each: as the Dockerfile runs it. Decisions that
-# overlap in a process share one statement (notifier/groupcommit.py); with 4 threads the batches
-# were too small to pay (BENCHMARKS_pending.md). 2 x 8 had a worse pending tail.
-WORKERS = os.environ.get("BENCH_WORKERS", "4")
+# One process per vCPU (2 here), 16 threads each: as the Dockerfile runs it. Decisions that
+# overlap in a process share one call and one commit (notifier/groupcommit.py): with 2 x 16 the
+# batches held 3.3-3.7 decisions against 1.8-2.6 with 4 x 8, and an acceptance cost a third
+# less CPU, with no worse pending figures (BENCHMARKS_pending.md, seventh session).
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
-THREADS = os.environ.get("BENCH_THREADS", "8")
+THREADS = os.environ.get("BENCH_THREADS", "16")
 PORT = int(os.environ.get("BENCH_PORT", "18731"))
 OUT = Path(tempfile.mkdtemp(prefix="bench-pending-"))
 

@@ -9,9 +9,9 @@ all pass are appended to the evidence chains (`evidence.APPEND_BATCH_CTES`, the 
 the append every decision path shares: lock the heads, hash, insert rows, contexts and webhook
 events, move the heads), and all is committed at once: one call of a function of the session
 that locks the heads first (`LOCK_HEADS_SQL`), then runs the statement (`configure`,
-`DECIDE_FUNCTION`). Python computes only what a request
-alone gives (subject key, salt, the head of the context digest) and, for a request that wrote
-nothing, reads the same resolved columns to answer 401/404/409/422 or the existing row.
+`DECIDE_FUNCTION`). Python computes only what a request alone gives (subject key, salt, the
+head of the context digest) and, for a request that wrote nothing, reads the same resolved
+columns to answer 401/404/409/422 or the existing row.
 
 Why batches: a decision's database time was mostly per statement (locks on a dozen relations,
 executor set-up of a large plan, the commit), not per row; at four decisions per statement
