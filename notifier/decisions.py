@@ -139,7 +139,7 @@ def parse_request(data: dict, decision: str) -> Request:
     )
 
 
-# The decisions of a batch (one row of arrays per parameter, `BATCH_COLUMNS`), each resolved
+# The decisions of a batch (`i`: one JSON object per request, `BATCH_COLUMNS`), each resolved
 # as one request alone would be: the key, the user it may see, the version, the version in force
 # for that policy, an existing decision and the notice delivery (`q`, one row per request, in
 # order), and the rows to append, those whose checks all pass (`r`). An existing decision is
@@ -283,7 +283,7 @@ DECIDE_SQL = db.compact(
   ORDER BY q.ord
 """
 )
-DECIDE = db.RawStatement(DECIDE_SQL)  # over psycopg's parse cache
+DECIDE = db.RawStatement(DECIDE_SQL)  # `$1`, as the function's body needs (`configure`)
 
 EXISTING_SQL = "SELECT * FROM acceptances WHERE id = %(id)s"
 
@@ -398,7 +398,7 @@ def _run_batch(batch: list[dict]) -> list:
 
 
 def _write(batch: list[dict]) -> list:
-    """Append the batch in one statement and answer each request (its 4xx as an outcome).
+    """Append the batch in one call and answer each request (its 4xx as an outcome).
 
     Retried once on a dead pooled connection (the pool skips per-checkout checks; safe even
     after the COMMIT was sent: the retry finds the rows and answers 200).
@@ -424,7 +424,7 @@ def _write(batch: list[dict]) -> list:
 
 def batch_params(batch: list[dict]) -> dict:
     """`DECIDE_SQL`'s parameter: the requests' `decide_params` as a JSON array of objects (the
-    time in ISO 8601; every text was checked storable by PostgreSQL before)."""
+    time in ISO 8601; text PostgreSQL cannot store was refused before, by `parse_request`)."""
     return {
         "batch": json.dumps(
             [
