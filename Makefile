@@ -37,7 +37,7 @@ bench-classifier: $(STAMP)
 bench-diff: $(STAMP)
 	$(PY) bench/bench_diff.py
 
-## GET /pending vs a no-op endpoint and acceptance POSTs under gunicorn + wrk (system PG/Redis).
+## GET /pending vs a no-op endpoint and acceptance POSTs under granian + wrk (system PG/Redis).
 bench-pending: $(STAMP)
 	$(PY) bench/bench_pending.py
 

@@ -1,7 +1,8 @@
 """`make bench-pending`: GET …/pending against a no-op endpoint, and acceptance POSTs, with wrk.
 
 System PostgreSQL on 127.0.0.1:5432 (database notifier_bench_pending, recreated) and Redis on
-127.0.0.1:6379 (db 13, flushed); 100,000 users, 3 policies; gunicorn serving the app.
+127.0.0.1:6379 (db 13, flushed); 100,000 users, 3 policies; the app served as the image serves
+it (granian, 2 processes × 16 threads; `BENCH_SERVER=gunicorn` for gunicorn's gthread workers).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # overlap in a process share one call and one commit (notifier/groupcommit.py): with 2 x 16 the
 # batches held 3.3-3.7 decisions against 1.8-2.6 with 4 x 8, and an acceptance cost a third
 # less CPU, with no worse pending figures (BENCHMARKS_pending.md, seventh session).
+SERVER = os.environ.get("BENCH_SERVER", "granian")  # or gunicorn (its gthread worker)
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
 THREADS = os.environ.get("BENCH_THREADS", "16")
@@ -214,7 +216,7 @@ def seed_history(conn: psycopg.Connection, version_uid: str, when: datetime) -> 
             assert all(row["id"] for row in rows), rows[0]
 
 
-def start_gunicorn(url: str, **settings: str) -> subprocess.Popen:
+def start_server(url: str, **settings: str) -> subprocess.Popen:
     env = (
         os.environ
         | settings
@@ -227,8 +229,26 @@ def start_gunicorn(url: str, **settings: str) -> subprocess.Popen:
             "DB_POOL_MAX": "4",
         }
     )
-    proc = subprocess.Popen(
-        [
+    if SERVER == "granian":
+        argv = [
+            str(ROOT / ".venv/bin/granian"),
+            "--interface",
+            "wsgi",
+            "--workers",
+            WORKERS,
+            "--blocking-threads",
+            THREADS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--log-level",
+            "warning",
+            "--factory",
+            "notifier:create_app",
+        ]
+    else:
+        argv = [
             str(ROOT / ".venv/bin/gunicorn"),
             "-w",
             WORKERS,
@@ -241,10 +261,8 @@ def start_gunicorn(url: str, **settings: str) -> subprocess.Popen:
             "--log-level",
             "warning",
             "notifier:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+        ]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/noop", timeout=1)
@@ -252,16 +270,17 @@ def start_gunicorn(url: str, **settings: str) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"{SERVER} did not start")
 
 
 TICK = os.sysconf("SC_CLK_TCK")
-GUNICORN_PID: int | None = None
+SERVER_PID: int | None = None
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU time so far of gunicorn (master and workers), PostgreSQL's processes and wrk (ours)."""
-    totals = {"gunicorn": 0.0, "postgres": 0.0}
+    """CPU time so far of the web server (main process and workers), PostgreSQL's processes and
+    wrk (ours)."""
+    totals = {"server": 0.0, "postgres": 0.0}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -270,8 +289,8 @@ def cpu_seconds() -> dict[str, float]:
             continue
         pid, ppid = int(stat.parent.name), int(fields[1])
         seconds = (int(fields[11]) + int(fields[12])) / TICK
-        if pid == GUNICORN_PID or ppid == GUNICORN_PID:
-            totals["gunicorn"] += seconds
+        if pid == SERVER_PID or ppid == SERVER_PID:
+            totals["server"] += seconds
         elif name.startswith("postgres"):
             totals["postgres"] += seconds
     usage = os.times()
@@ -333,9 +352,9 @@ def main() -> None:
     print(f"prepared {USERS:,} users in {time.time() - t0:.1f}s", flush=True)
     with psycopg.connect(setup["url"], autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
         _, key = auth.create_api_key(conn, "bench", None)
-    proc = start_gunicorn(setup["url"])
-    global GUNICORN_PID
-    GUNICORN_PID = proc.pid
+    proc = start_server(setup["url"])
+    global SERVER_PID
+    SERVER_PID = proc.pid
     try:
         sample = urllib.request.Request(
             f"http://127.0.0.1:{PORT}/api/v1/users/bench-1/pending",
@@ -425,8 +444,8 @@ def main() -> None:
         proc.wait(timeout=20)
     # The same endpoint with the cache off (PENDING_CACHE=0): every answer from the database,
     # as while a worker's listener is reconnecting. Alternating with the no-op as above.
-    proc = start_gunicorn(setup["url"], PENDING_CACHE="0")
-    GUNICORN_PID = proc.pid
+    proc = start_server(setup["url"], PENDING_CACHE="0")
+    SERVER_PID = proc.pid
     try:
         wrk("/api/v1/noop", seconds=3)  # warm-up, as for the first server
         uncached = {"noop": [], "pending": []}
@@ -455,7 +474,11 @@ def main() -> None:
         "autovacuum": autovacuum,
         "load_1min_before": LOAD_BEFORE,
         "users": USERS,
-        "gunicorn": f"-w {WORKERS} -k {WORKER_CLASS} --threads {THREADS}",
+        "server": (
+            f"granian --workers {WORKERS} --blocking-threads {THREADS}"
+            if SERVER == "granian"
+            else f"gunicorn -w {WORKERS} -k {WORKER_CLASS} --threads {THREADS}"
+        ),
         "wrk": f"-t2 -c{CONNECTIONS}; {ROUNDS} alternating rounds of {seconds} s per side, then "
         f"-d{DURATION}s paced and acceptance runs",
         "noop_plain_rps": noop_plain["rps"],

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 
 class Database:
-    """A pool per process: a forked RQ work-horse or gunicorn worker opens its own."""
+    """A pool per process: a forked RQ work-horse or web server process opens its own."""
 
     def __init__(self, url: str, max_size: int = 10) -> None:
         self.url = url
@@ -105,7 +105,7 @@ _per_process_lock = threading.Lock()
 
 def per_process(app: Flask, name: str, make):
     """`make()`'s result, made once per process for this app (`app.extensions[name]`): a
-    forked gunicorn worker or RQ work-horse must not share its parent's connections or threads."""
+    forked web process or RQ work-horse must not share its parent's connections or threads."""
     state = app.extensions.setdefault(name, {})
     found = state.get("value")
     if found is None or state.get("pid") != os.getpid():

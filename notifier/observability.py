@@ -220,7 +220,7 @@ def init_app(app: Flask) -> None:
             abort(403, "Metrics are served to loopback addresses or with the METRICS_TOKEN.")
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            multiprocess.MultiProcessCollector(registry)  # gunicorn: every worker's counters
+            multiprocess.MultiProcessCollector(registry)  # every server process's counters
         else:
             from .pendingcache import ANSWERS, RESETS
 

@@ -74,7 +74,7 @@ _REDIS_KEEPALIVES = {
 _HEARTBEAT_SECONDS = 10.0
 _ECHO_TIMEOUT_SECONDS = 5.0
 
-# What operators watch (summed over gunicorn's workers in multiprocess mode): a cache that
+# What operators watch (summed over the server's processes in multiprocess mode): a cache that
 # answers from the database for long, or keeps resetting, is a cache that is not working.
 ANSWERS = Counter(
     "notifier_pending_answers_total",

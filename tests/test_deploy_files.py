@@ -55,7 +55,7 @@ def test_migrations_run_first_and_everything_waits_for_healthy_servers():
         assert services[name]["volumes"], f"{name} keeps its data in a volume"
 
 
-def test_image_holds_the_app_and_serves_it_with_gunicorn():
+def test_image_holds_the_app_and_serves_it_with_granian():
     copied = set()
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, flags=re.M):
         copied |= set(line.split()[:-1])
@@ -64,13 +64,16 @@ def test_image_holds_the_app_and_serves_it_with_gunicorn():
         assert (ROOT / needed).exists()
     cmd = re.search(r"^CMD (\[.*?\])", DOCKERFILE, flags=re.M | re.S).group(1)
     argv = yaml.safe_load(cmd.replace("\\\n", ""))
-    assert argv[0] == "gunicorn" and argv[-1] == "notifier:create_app()"
-    assert "--preload" not in argv  # each worker opens its own pools after the fork
-    # The benchmarked shape: gthread, a process count gunicorn takes from WEB_CONCURRENCY.
-    assert argv[argv.index("--worker-class") + 1] == "gthread"
-    assert "--workers" not in argv
-    assert re.search(r"^ENV WEB_CONCURRENCY=[1-9]\d*$", DOCKERFILE, flags=re.M)
+    assert argv[0] == "granian" and argv[-1] == "notifier:create_app"
+    assert argv[argv.index("--interface") + 1] == "wsgi" and "--factory" in argv
+    assert "--respawn-failed-workers" in argv  # a worker that dies is replaced, as gunicorn does
+    # The benchmarked shape, from the environment: processes and the app's threads per process.
+    assert "--workers" not in argv and "--blocking-threads" not in argv
+    env = r"^ENV GRANIAN_WORKERS=[1-9]\d* GRANIAN_BLOCKING_THREADS=16$"
+    assert re.search(env, DOCKERFILE, flags=re.M)
+    assert argv[argv.index("--workers-kill-timeout") + 1] == "8"  # under Docker's 10 s
     assert re.search(r"^USER (?!root)\w+", DOCKERFILE, flags=re.M)
+    # tests/test_production_server.py starts this very command and uses it.
 
 
 def test_every_setting_in_env_example_is_read_by_the_app():
