@@ -2,7 +2,7 @@
 
 System PostgreSQL on 127.0.0.1:5432 (database notifier_bench_pending, recreated) and Redis on
 127.0.0.1:6379 (db 13, flushed); 100,000 users, 3 policies; the app served as the image serves
-it (granian, 2 processes × 16 threads; `BENCH_SERVER=gunicorn` for gunicorn's gthread workers).
+it (granian, 2 processes × 8 app threads; `BENCH_SERVER=gunicorn` for gunicorn's gthread workers).
 """
 
 from __future__ import annotations
@@ -34,14 +34,15 @@ USERS = int(os.environ.get("BENCH_USERS", "100000"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-# One process per vCPU (2 here), 16 threads each: as the Dockerfile runs it. Decisions that
-# overlap in a process share one call and one commit (notifier/groupcommit.py): with 2 x 16 the
-# batches held 3.3-3.7 decisions against 1.8-2.6 with 4 x 8, and an acceptance cost a third
-# less CPU, with no worse pending figures (BENCHMARKS_pending.md, seventh session).
+# As the Dockerfile runs it: granian, one process per vCPU (2 here), 8 app threads each.
+# Decisions that overlap in a process share one call and one commit (notifier/groupcommit.py),
+# so few, busy processes; 8 threads rather than 16 kept pending's p99 at half load at 6.5-8.2 ms
+# against 8.3-21.1 (BENCHMARKS_pending.md, eighth session). BENCH_SERVER=gunicorn runs gunicorn's
+# gthread workers instead, for the comparison.
 SERVER = os.environ.get("BENCH_SERVER", "granian")  # or gunicorn (its gthread worker)
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
-THREADS = os.environ.get("BENCH_THREADS", "16")
+THREADS = os.environ.get("BENCH_THREADS", "8")
 PORT = int(os.environ.get("BENCH_PORT", "18731"))
 OUT = Path(tempfile.mkdtemp(prefix="bench-pending-"))
 

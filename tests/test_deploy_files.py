@@ -69,7 +69,7 @@ def test_image_holds_the_app_and_serves_it_with_granian():
     assert "--respawn-failed-workers" in argv  # a worker that dies is replaced, as gunicorn does
     # The benchmarked shape, from the environment: processes and the app's threads per process.
     assert "--workers" not in argv and "--blocking-threads" not in argv
-    env = r"^ENV GRANIAN_WORKERS=[1-9]\d* GRANIAN_BLOCKING_THREADS=16$"
+    env = r"^ENV GRANIAN_WORKERS=[1-9]\d* GRANIAN_BLOCKING_THREADS=8$"
     assert re.search(env, DOCKERFILE, flags=re.M)
     assert argv[argv.index("--workers-kill-timeout") + 1] == "8"  # under Docker's 10 s
     assert re.search(r"^USER (?!root)\w+", DOCKERFILE, flags=re.M)
