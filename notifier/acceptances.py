@@ -27,16 +27,24 @@ IMPLIED_PROMPT_FIRST = (  # version 1: nothing was updated
 _BASES: dict[tuple, str] = {}
 
 
-def url_root() -> str:
-    """`request.url_root`, kept per (scheme, host, script root): werkzeug rebuilds it each time."""
-    env = request.environ
-    key = (
+def _base_key(env: dict) -> tuple:
+    return (
         env.get("wsgi.url_scheme"),
         env.get("HTTP_HOST"),
         env.get("SERVER_NAME"),
         env.get("SERVER_PORT"),
         env.get("SCRIPT_NAME"),
     )
+
+
+def known_url_root(env: dict) -> str | None:
+    """`url_root()` for a WSGI environ, if a request through Flask already worked it out."""
+    return _BASES.get(_base_key(env))
+
+
+def url_root() -> str:
+    """`request.url_root`, kept per (scheme, host, script root): werkzeug rebuilds it each time."""
+    key = _base_key(request.environ)
     found = _BASES.get(key)
     if found is None:
         if len(_BASES) > 1_000:  # the Host header is the client's: keep this bounded

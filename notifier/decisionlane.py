@@ -1,4 +1,4 @@
-"""The decision POSTs' well-formed requests, answered without Flask's request machinery.
+"""The decision POSTs' and pending GETs' plain requests, answered without Flask's machinery.
 
 `POST /api/v1/users/<external_id>/acceptances` (and `/declines`) is what a host calls for every
 click on "I accept". Flask's own work per request (request context, URL matching, the app's
@@ -12,6 +12,13 @@ Everything else goes to Flask unchanged, which stays the reference: another rout
 is not a small JSON object; a missing key; any 4xx that `decide` raises (nothing was written, so
 the view runs it again and renders the error exactly as for any request); an exception. The
 body read here is handed on to Flask, so a fallback sees the request as sent.
+
+`GET /api/v1/users/<external_id>/pending`, called on every page load of the host application,
+goes the same way: the lane answers a request with no query string whose answer comes from
+`pendingcache.answer` without an error, for a host whose base URL Flask has already worked out
+(`acceptances.known_url_root`); anything else (a bad key, an unknown user, a first request)
+goes to Flask, which answers it as the view does. Flask's share of such a request was most of
+its cost (BENCHMARKS_pending.md, eighth session).
 """
 
 from __future__ import annotations
@@ -25,12 +32,23 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from . import acceptances, audience, auth, decisions, hostwebhooks, observability, security
+from . import (
+    acceptances,
+    audience,
+    auth,
+    decisions,
+    hostwebhooks,
+    observability,
+    pendingcache,
+    security,
+)
 from .errors import INTERNAL_ERROR, NotifierError
 
 log = logging.getLogger(__name__)
 
 ROUTE = re.compile(r"/api/v1/users/([^/]+)/(acceptances|declines)")
+PENDING_ROUTE = re.compile(r"/api/v1/users/([^/]+)/pending")
+PENDING_ENDPOINT = "users_api.pending"
 DECISIONS = {"acceptances": "accepted", "declines": "declined"}
 ENDPOINTS = {"acceptances": "users_api.acceptance_create", "declines": "users_api.decline_create"}
 STATUS = {200: "200 OK", 201: "201 CREATED", 500: "500 INTERNAL SERVER ERROR"}
@@ -44,33 +62,59 @@ class DecisionLane:
         self.flask = flask_wsgi_app
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        match = None
-        if environ.get("REQUEST_METHOD") == "POST":
-            # As Werkzeug reads PATH_INFO (WSGI hands it over as latin-1).
-            path = environ.get("PATH_INFO", "")
-            if path.isascii() or max(path) <= "\xff":
-                path = path.encode("latin1").decode(errors="replace")
-                match = ROUTE.fullmatch(path)
-        if match is None or not self._compact_json():
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("POST", "GET"):
             return self.flask(environ, start_response)
+        # As Werkzeug reads PATH_INFO (WSGI hands it over as latin-1).
+        path = environ.get("PATH_INFO", "")
+        if not (path.isascii() or max(path) <= "\xff"):
+            return self.flask(environ, start_response)
+        path = path.encode("latin1").decode(errors="replace")
         started = time.perf_counter()
-        answer = self._answer(environ, match)
+        answer = None
+        if method == "GET":
+            match = PENDING_ROUTE.fullmatch(path)
+            if match is not None and not environ.get("QUERY_STRING"):
+                answer = self._pending(environ, match)
+                endpoint, extra = PENDING_ENDPOINT, [("Cache-Control", "no-store")]
+        else:
+            match = ROUTE.fullmatch(path)
+            if match is not None and self._compact_json():
+                answer = self._answer(environ, match)
+                endpoint, extra = ENDPOINTS.get(match.group(2)), []
         if answer is None:
             return self.flask(environ, start_response)
         status, body = answer
-        endpoint = ENDPOINTS[match.group(2)]
         rid = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
         headers = [
             ("Content-Type", self.app.json.mimetype),
             ("Content-Length", str(len(body))),
+            *extra,
             *security.headers(environ.get("wsgi.url_scheme") == "https"),
             ("X-Request-Id", rid),
         ]
         start_response(STATUS[status], headers)
         observability.answered(
-            "POST", path, endpoint, status, started, rid, environ.get("REMOTE_ADDR")
+            method, path, endpoint, status, started, rid, environ.get("REMOTE_ADDR")
         )
         return [body]
+
+    def _pending(self, environ: dict, match: re.Match) -> tuple[int, bytes] | None:
+        """(200, body) for an answer from `pendingcache.answer`; None to let Flask answer."""
+        base = acceptances.known_url_root(environ)
+        if base is None:
+            return None
+        try:
+            sha = auth._digest(auth.parse_bearer(environ.get("HTTP_AUTHORIZATION", "")))
+            external_id = audience.check_external_id(match.group(1))
+        except NotifierError:
+            return None
+        with self.app.app_context():
+            try:
+                text = pendingcache.answer(sha, external_id, datetime.now(UTC), base)
+            except Exception:  # a 401/404, a lost connection: Flask answers it as the view does
+                return None
+        return 200, text.encode()
 
     def _compact_json(self) -> bool:
         """Whether `jsonify` writes compact JSON (not in debug mode): the lane writes only that."""

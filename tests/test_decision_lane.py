@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from acceptance_helpers import publish_version, put_user
 
-from notifier import decisionlane, hostwebhooks
+from notifier import acceptances, decisionlane, hostwebhooks
 
 # Every answer field that is not the same for two different decisions.
 PER_ROW = ("id", "recorded_at", "row_hash")
@@ -273,3 +273,72 @@ def test_a_version_named_with_text_postgresql_cannot_store_is_not_found(app, api
         response = client.post("/widget/v1/decisions", data=data, headers=widget)
         assert response.status_code == 404, (body, response.get_data(as_text=True))
     assert db.execute("SELECT count(*) AS n FROM acceptances").fetchone()["n"] == 0
+
+
+# -- GET …/pending ----------------------------------------------------------------------------
+
+
+def test_pending_answers_equal_the_flask_view(app, api, api_key, versions, flask_only):
+    put_user(api, "u-1")
+    put_user(api, "ü 2", email="u2@example.com")  # a path to quote, read as Flask reads it
+    api.post("/api/v1/users/u-1/acceptances", json={"version_uid": str(versions["terms"].uid)})
+    api.get("/api/v1/users/u-1/pending")  # Flask works out this host's base URL first
+    for path in (
+        "/api/v1/users/u-1/pending",
+        f"/api/v1/users/{quote('ü 2')}/pending",
+        "/api/v1/users/nobody/pending",
+        "/api/v1/users/u-1/pending?x=1",
+    ):
+        lane = api.get(path)
+        with flask_only:
+            reference = api.get(path)
+        assert _shape(lane) == _shape(reference), path
+    assert api.get("/api/v1/users/u-1/pending").get_json()["pending"][0]["policy"] == "privacy"
+    assert api.get(f"/api/v1/users/{quote('ü 2')}/pending").get_json()["external_id"] == "ü 2"
+
+
+def test_the_lane_answers_pending_from_memory_and_hands_on_the_rest(
+    app, client, api, versions, monkeypatch
+):
+    put_user(api, "u-1")
+    monkeypatch.setattr(acceptances, "_BASES", {})  # no host's base URL known yet
+    lane = app.wsgi_app
+    original, seen = lane.flask, []
+
+    def recording(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ.get("QUERY_STRING", "")))
+        return original(environ, start_response)
+
+    monkeypatch.setattr(lane, "flask", recording)
+    assert api.get("/api/v1/users/u-1/pending").status_code == 200
+    assert seen == [("/api/v1/users/u-1/pending", "")]  # the first: Flask learns the base URL
+    for _ in range(3):
+        response = client.get(
+            "/api/v1/users/u-1/pending", headers=api.headers | {"X-Request-Id": "r7"}
+        )
+        assert response.status_code == 200 and response.headers["X-Request-Id"] == "r7"
+        assert response.headers["Cache-Control"] == "no-store"
+    assert len(seen) == 1
+    # Errors and anything unusual are Flask's, which renders them as for any request.
+    assert api.get("/api/v1/users/nobody/pending").status_code == 404
+    assert app.test_client().get("/api/v1/users/u-1/pending").status_code == 401
+    bad_key = {"Authorization": "Bearer not-a-key"}
+    assert app.test_client().get("/api/v1/users/u-1/pending", headers=bad_key).status_code == 401
+    assert api.get("/api/v1/users/u-1/pending?a=%00").status_code == 422
+    other_host = api.get("/api/v1/users/u-1/pending", base_url="http://other.example")
+    assert other_host.status_code == 200
+    assert other_host.get_json()["pending"][0]["links"]["accept"].startswith(
+        "http://other.example/"
+    )
+    assert [path for path, _ in seen[1:]] == ["/api/v1/users/nobody/pending"] + [
+        "/api/v1/users/u-1/pending"
+    ] * 4
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("notifier_http_requests_total{")
+        and 'endpoint="users_api.pending"' in line
+        and 'status="200"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 5
