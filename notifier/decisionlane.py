@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ROUTE = re.compile(r"/api/v1/users/([^/]+)/(acceptances|declines)")
 PENDING_ROUTE = re.compile(r"/api/v1/users/([^/]+)/pending")
 PENDING_ENDPOINT = "users_api.pending"
+NOOP_QUERY = re.compile(r"lane=1(&db=0)?(&u=[\w-]*)?")  # `make bench-pending`'s lane no-op
 DECISIONS = {"acceptances": "accepted", "declines": "declined"}
 ENDPOINTS = {"acceptances": "users_api.acceptance_create", "declines": "users_api.decline_create"}
 STATUS = {200: "200 OK", 201: "201 CREATED", 500: "500 INTERNAL SERVER ERROR"}
@@ -77,6 +78,9 @@ class DecisionLane:
             if match is not None and not environ.get("QUERY_STRING"):
                 answer = self._pending(environ, match)
                 endpoint, extra = PENDING_ENDPOINT, [("Cache-Control", "no-store")]
+            elif path == "/api/v1/noop" and NOOP_QUERY.fullmatch(environ.get("QUERY_STRING", "")):
+                # The benchmark's baseline for what the lane itself costs: the no-op's answer.
+                answer, endpoint, extra = (200, b'{"ok":true}\n'), "users_api.noop", []
         else:
             match = ROUTE.fullmatch(path)
             if match is not None and self._compact_json():

@@ -342,3 +342,25 @@ def test_the_lane_answers_pending_from_memory_and_hands_on_the_rest(
         and 'status="200"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) >= 5
+
+
+def test_the_lane_no_op_answers_as_the_view_does(app, client, monkeypatch):
+    seen = []
+    lane = app.wsgi_app
+    original = lane.flask
+
+    def recording(environ, start_response):
+        seen.append(environ.get("QUERY_STRING"))
+        return original(environ, start_response)
+
+    monkeypatch.setattr(lane, "flask", recording)
+    for path in ("/api/v1/noop?lane=1", "/api/v1/noop?lane=1&db=0&u=bench-7"):
+        answered = client.get(path)
+        app.wsgi_app = original  # the view's answer
+        reference = client.get(path)
+        app.wsgi_app = lane
+        assert _shape(answered) == _shape(reference) and answered.get_json() == {"ok": True}
+    assert seen == []
+    assert client.get("/api/v1/noop?lane=1&db=1").status_code == 200  # a query: Flask's
+    assert client.get("/api/v1/noop?lane=2").status_code == 422
+    assert seen == ["lane=1&db=1", "lane=2"]

@@ -69,8 +69,12 @@ def noop():
     """No auth, no database: the baseline for `make bench-pending`.
 
     `?db=1` adds one `SELECT 1` round trip on the pending endpoint's pool, so the benchmark can
-    tell the database's share of a request from the rest.
+    tell the database's share of a request from the rest. `?lane=1` is answered before Flask,
+    by the lane that answers pending (notifier/decisionlane.py): the same answer, and the
+    baseline for what that lane costs.
     """
+    if request.args.get("lane", "1") != "1":
+        raise ValidationError("lane must be 1.", fields={"lane": "1"})
     db_param = request.args.get("db", "0")
     if db_param not in ("0", "1"):
         raise ValidationError("db must be 0 or 1.", fields={"db": "0 or 1"})
