@@ -106,13 +106,10 @@ class DecisionLane:
     def _pending(self, environ: dict, match: re.Match) -> tuple[int, bytes] | None:
         """(200, body) for an answer from `pendingcache.answer`; None to let Flask answer."""
         base = acceptances.known_url_root(environ)
-        if base is None:
+        caller = _caller(environ, match)
+        if base is None or caller is None:
             return None
-        try:
-            sha = auth._digest(auth.parse_bearer(environ.get("HTTP_AUTHORIZATION", "")))
-            external_id = audience.check_external_id(match.group(1))
-        except NotifierError:
-            return None
+        sha, external_id = caller
         with self.app.app_context():
             try:
                 text = pendingcache.answer(sha, external_id, datetime.now(UTC), base)
@@ -128,11 +125,11 @@ class DecisionLane:
     def _answer(self, environ: dict, match: re.Match) -> tuple[int, bytes] | None:
         """(status, body) for a decision recorded or found; None to let Flask answer."""
         data = self._json_object(environ)
-        if data is None:
+        caller = _caller(environ, match)
+        if data is None or caller is None:
             return None
+        sha, external_id = caller
         try:
-            sha = auth._digest(auth.parse_bearer(environ.get("HTTP_AUTHORIZATION", "")))
-            external_id = audience.check_external_id(match.group(1))
             asked = decisions.parse_request(data, DECISIONS[match.group(2)])
         except NotifierError:
             return None
@@ -183,6 +180,17 @@ class DecisionLane:
     def _internal_error(self) -> bytes:
         body = {"error": "internal_error", "message": INTERNAL_ERROR, "fields": {}}
         return f"{self.app.json.dumps(body, separators=(',', ':'))}\n".encode()
+
+
+def _caller(environ: dict, match: re.Match) -> tuple[str, str] | None:
+    """(the API key's digest, the user's external id), or None if either is malformed."""
+    try:
+        return (
+            auth._digest(auth.parse_bearer(environ.get("HTTP_AUTHORIZATION", ""))),
+            audience.check_external_id(match.group(1)),
+        )
+    except NotifierError:
+        return None
 
 
 def init_app(app: Flask) -> None:
