@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, abort, current_app, g, request
 from prometheus_client import (
@@ -166,8 +166,20 @@ def _count(method: str, endpoint: str, status: int, seconds: float) -> None:
 
 
 def request_id(sent: str | None) -> str:
-    """The request's id: the caller's `X-Request-Id`, or a new one."""
-    return sent or uuid.uuid4().hex
+    """The request's id: the caller's `X-Request-Id`, or a new one: 32 hex digits, this
+    process's random prefix and a counter. Unique like a UUID4 without reading the system's
+    random source on every request: a system call that gives up the GIL, where about half of
+    the pending lane's samples under load were threads waiting to take it back."""
+    return sent or f"{_ID_PREFIX}{next(_ids):016x}"
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ids
+    _ID_PREFIX, _ids = os.urandom(8).hex(), itertools.count()
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker never repeats its parent's
 
 
 def answered(

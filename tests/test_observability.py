@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from rq import Queue
 
@@ -67,3 +68,23 @@ def test_text_logs_show_the_request_fields_for_a_person(client, caplog):
     line = ours[0].format(record)
     assert "request method=GET path=/healthz status=200 duration_ms=" in line
     configure_logging("json")
+
+
+def test_new_request_ids_are_unique_per_process_and_after_a_fork():
+    from notifier import observability
+
+    ids = {observability.request_id(None) for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert observability.request_id("sent-by-caller") == "sent-by-caller"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the parent's cleanup
+        os.write(write, observability.request_id(None).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = observability.request_id(None)
+    assert len(child) == 32 and child[:16] != parent[:16]
