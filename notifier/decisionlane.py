@@ -14,11 +14,13 @@ the view runs it again and renders the error exactly as for any request); an exc
 body read here is handed on to Flask, so a fallback sees the request as sent.
 
 `GET /api/v1/users/<external_id>/pending`, called on every page load of the host application,
-goes the same way: the lane answers a request with no query string whose answer comes from
-`pendingcache.answer` without an error, for a host whose base URL Flask has already worked out
-(`acceptances.known_url_root`); anything else (a bad key, an unknown user, a first request)
-goes to Flask, which answers it as the view does. Flask's share of such a request was most of
-its cost (BENCHMARKS_pending.md, eighth session).
+goes the same way: the lane answers a request with no query string, for a host whose base URL
+Flask has already worked out (`acceptances.known_url_root`), with what `pendingcache.answer`
+gives: the answer, or its 401/404 rendered as the app's error handler renders it (asking Flask
+instead would read an unknown user from the database a second time). A missing or malformed
+key or id, a query string, a first request from a host, a lost connection (the view retries
+it) go to Flask. Flask's share of such a request was most of its cost (BENCHMARKS_pending.md,
+eighth session).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from flask import Flask
+from werkzeug.http import HTTP_STATUS_CODES
 
 from . import (
     acceptances,
@@ -52,7 +55,7 @@ PENDING_ENDPOINT = "users_api.pending"
 NOOP_QUERY = re.compile(r"lane=1(&db=0)?(&u=[\w-]*)?")  # `make bench-pending`'s lane no-op
 DECISIONS = {"acceptances": "accepted", "declines": "declined"}
 ENDPOINTS = {"acceptances": "users_api.acceptance_create", "declines": "users_api.decline_create"}
-STATUS = {200: "200 OK", 201: "201 CREATED", 500: "500 INTERNAL SERVER ERROR"}
+STATUS = {code: f"{code} {name.upper()}" for code, name in HTTP_STATUS_CODES.items()}  # werkzeug's
 
 
 class DecisionLane:
@@ -75,9 +78,10 @@ class DecisionLane:
         answer = None
         if method == "GET":
             match = PENDING_ROUTE.fullmatch(path)
-            if match is not None and not environ.get("QUERY_STRING"):
+            if match is not None and not environ.get("QUERY_STRING") and self._compact_json():
                 answer = self._pending(environ, match)
-                endpoint, extra = PENDING_ENDPOINT, [("Cache-Control", "no-store")]
+                endpoint = PENDING_ENDPOINT
+                extra = [("Cache-Control", "no-store")] if answer and answer[0] == 200 else []
             elif path == "/api/v1/noop" and NOOP_QUERY.fullmatch(environ.get("QUERY_STRING", "")):
                 # The benchmark's baseline for what the lane itself costs: the no-op's answer.
                 answer, endpoint, extra = (200, b'{"ok":true}\n'), "users_api.noop", []
@@ -104,7 +108,7 @@ class DecisionLane:
         return [body]
 
     def _pending(self, environ: dict, match: re.Match) -> tuple[int, bytes] | None:
-        """(200, body) for an answer from `pendingcache.answer`; None to let Flask answer."""
+        """(status, body) for what `pendingcache.answer` gives; None to let Flask answer."""
         base = acceptances.known_url_root(environ)
         caller = _caller(environ, match)
         if base is None or caller is None:
@@ -113,7 +117,9 @@ class DecisionLane:
         with self.app.app_context():
             try:
                 text = pendingcache.answer(sha, external_id, datetime.now(UTC), base)
-            except Exception:  # a 401/404, a lost connection: Flask answers it as the view does
+            except NotifierError as exc:  # as the app's handler renders it
+                return exc.status, self._error(exc.code, exc.message, exc.fields)
+            except Exception:  # a lost connection (the view retries once), anything unforeseen
                 return None
         return 200, text.encode()
 
@@ -150,7 +156,7 @@ class DecisionLane:
                 )
             except Exception:  # as the app's handler answers an unexpected error
                 log.exception("unhandled error on POST %s", match.group(0))
-                return 500, self._internal_error()
+                return 500, self._error("internal_error", INTERNAL_ERROR)
         return (201 if created else 200), f"{text}\n".encode()
 
     def _json_object(self, environ: dict) -> dict | None:
@@ -177,8 +183,9 @@ class DecisionLane:
             return None
         return data if isinstance(data, dict) else None
 
-    def _internal_error(self) -> bytes:
-        body = {"error": "internal_error", "message": INTERNAL_ERROR, "fields": {}}
+    def _error(self, code: str, message: str, fields: dict | None = None) -> bytes:
+        """An error's JSON body, as `errors.render_error` writes it for the API."""
+        body = {"error": code, "message": message, "fields": fields or {}}
         return f"{self.app.json.dumps(body, separators=(',', ':'))}\n".encode()
 
 

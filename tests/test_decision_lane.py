@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from acceptance_helpers import publish_version, put_user
 
-from notifier import acceptances, decisionlane, hostwebhooks
+from notifier import acceptances, decisionlane, hostwebhooks, pendingcache
 
 # Every answer field that is not the same for two different decisions.
 PER_ROW = ("id", "recorded_at", "row_hash")
@@ -174,15 +174,7 @@ def test_lane_answers_carry_the_app_headers_metrics_and_request_id(app, client, 
     assert secure.status_code == 201
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert len(secure.headers["X-Request-Id"]) == 32  # a new one when none is sent
-    metrics = client.get("/metrics").get_data(as_text=True)
-    line = next(
-        line
-        for line in metrics.splitlines()
-        if line.startswith("notifier_http_requests_total{")
-        and 'endpoint="users_api.acceptance_create"' in line
-        and 'status="201"' in line
-    )
-    assert float(line.rsplit(" ", 1)[1]) >= 2
+    assert _requests_counted(client, "users_api.acceptance_create", 201) >= 2
 
 
 def test_a_failure_after_the_commit_is_a_500_with_the_decision_kept(api, versions, db, monkeypatch):
@@ -293,6 +285,11 @@ def test_pending_answers_equal_the_flask_view(app, api, api_key, versions, flask
         with flask_only:
             reference = api.get(path)
         assert _shape(lane) == _shape(reference), path
+    unknown_key = {"Authorization": "Bearer pn_" + "0" * 40}
+    lane = app.test_client().get("/api/v1/users/u-1/pending", headers=unknown_key)
+    with flask_only:
+        reference = app.test_client().get("/api/v1/users/u-1/pending", headers=unknown_key)
+    assert lane.status_code == 401 and _shape(lane) == _shape(reference)
     assert api.get("/api/v1/users/u-1/pending").get_json()["pending"][0]["policy"] == "privacy"
     assert api.get(f"/api/v1/users/{quote('ü 2')}/pending").get_json()["external_id"] == "ü 2"
 
@@ -319,8 +316,12 @@ def test_the_lane_answers_pending_from_memory_and_hands_on_the_rest(
         assert response.status_code == 200 and response.headers["X-Request-Id"] == "r7"
         assert response.headers["Cache-Control"] == "no-store"
     assert len(seen) == 1
-    # Errors and anything unusual are Flask's, which renders them as for any request.
+    # The 401/404 that pendingcache.answer raises are rendered here, as the app's handler does
+    # (an unknown user is read from the database once, not again by Flask); a missing key, a
+    # query string, another host are Flask's.
+    loads = pendingcache.for_app(app).stats["loads"]
     assert api.get("/api/v1/users/nobody/pending").status_code == 404
+    assert pendingcache.for_app(app).stats["loads"] == loads + 1
     assert app.test_client().get("/api/v1/users/u-1/pending").status_code == 401
     bad_key = {"Authorization": "Bearer not-a-key"}
     assert app.test_client().get("/api/v1/users/u-1/pending", headers=bad_key).status_code == 401
@@ -330,18 +331,22 @@ def test_the_lane_answers_pending_from_memory_and_hands_on_the_rest(
     assert other_host.get_json()["pending"][0]["links"]["accept"].startswith(
         "http://other.example/"
     )
-    assert [path for path, _ in seen[1:]] == ["/api/v1/users/nobody/pending"] + [
-        "/api/v1/users/u-1/pending"
-    ] * 4
-    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert [path for path, _ in seen[1:]] == ["/api/v1/users/u-1/pending"] * 3
+    assert _requests_counted(app.test_client(), "users_api.pending", 200) >= 5
+    assert _requests_counted(app.test_client(), "users_api.pending", 404) >= 1
+
+
+def _requests_counted(client, endpoint: str, status: int) -> float:
+    """`notifier_http_requests_total` for one endpoint and status, from `/metrics`."""
+    metrics = client.get("/metrics").get_data(as_text=True)
     line = next(
         line
         for line in metrics.splitlines()
         if line.startswith("notifier_http_requests_total{")
-        and 'endpoint="users_api.pending"' in line
-        and 'status="200"' in line
+        and f'endpoint="{endpoint}"' in line
+        and f'status="{status}"' in line
     )
-    assert float(line.rsplit(" ", 1)[1]) >= 5
+    return float(line.rsplit(" ", 1)[1])
 
 
 def test_the_lane_no_op_answers_as_the_view_does(app, client, monkeypatch):
