@@ -41,6 +41,7 @@ def main() -> None:
 
         with db.connection() as conn:
             print(demodata.load(conn, zone=config["DISPLAY_TIMEZONE"]), flush=True)
+    app.extensions["db"].close()  # this process serves nothing: the web app is granian's
 
     worker = subprocess.Popen([sys.executable, str(Path(ROOT) / "worker.py")], cwd=ROOT)
     # The production server (granian, as the Dockerfile runs it), with one process here.
